@@ -1,0 +1,152 @@
+"""Imagery scenes: validation, footprints and windowed tile reads on the tile grid."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+import rasterio
+from rasterio.crs import CRS
+from rasterio.enums import Resampling
+from rasterio.errors import CRSError, RasterioIOError
+from rasterio.vrt import WarpedVRT
+from rasterio.warp import transform_bounds
+from rasterio.windows import from_bounds
+
+from landshift.errors import InputError
+from landshift.grid import Bounds, Tile, TileGrid
+
+log = logging.getLogger(__name__)
+
+# Band order of NAIP-like 4-band imagery.
+IMAGERY_BANDS = ("red", "green", "blue", "nir")
+REQUIRED_BAND_COUNT = 4
+
+
+@dataclass(frozen=True)
+class SceneInfo:
+    """What a validated scene offers: where it is, its CRS, size and footprint on the grid CRS."""
+
+    uri: str
+    crs: str
+    width: int
+    height: int
+    band_count: int
+    resolution: tuple[float, float]
+    nodata: float | None
+    footprint: Bounds
+
+    def to_dict(self) -> dict:
+        """A JSON-ready dict."""
+        return {
+            "uri": self.uri,
+            "crs": self.crs,
+            "width": self.width,
+            "height": self.height,
+            "band_count": self.band_count,
+            "resolution": list(self.resolution),
+            "nodata": self.nodata,
+            "footprint": list(self.footprint),
+        }
+
+
+def crs_name(crs: CRS) -> str:
+    """'EPSG:n' where the CRS has an EPSG code, else its WKT."""
+    epsg = crs.to_epsg()
+    return f"EPSG:{epsg}" if epsg else crs.to_wkt()
+
+
+def parse_crs(value: str) -> CRS:
+    """A projected CRS from 'EPSG:n' or WKT, or InputError."""
+    try:
+        crs = CRS.from_user_input(value)
+    except CRSError as exc:
+        raise InputError(f"unknown CRS {value!r}: {exc}") from exc
+    if not crs.is_projected:
+        raise InputError(f"CRS {value!r} is not projected: tiles need metres")
+    return crs
+
+
+def inspect_scene(path: str, grid: TileGrid, min_bands: int = REQUIRED_BAND_COUNT) -> SceneInfo:
+    """Open and validate a scene; raise InputError with the reason when it cannot be used."""
+    try:
+        with rasterio.open(path) as src:
+            return _validated_info(path, src, grid, min_bands)
+    except RasterioIOError as exc:
+        raise InputError(f"{path}: not a readable raster (corrupt or missing): {exc}") from exc
+
+
+def _validated_info(path: str, src: rasterio.DatasetReader, grid: TileGrid, min_bands: int) -> SceneInfo:
+    if src.crs is None or src.transform.is_identity:
+        raise InputError(f"{path}: not georeferenced (no CRS or geotransform)")
+    if not src.crs.is_projected and not src.crs.is_geographic:
+        raise InputError(f"{path}: unknown CRS {src.crs}")
+    if src.count < min_bands:
+        raise InputError(
+            f"{path}: has {src.count} band(s), needs at least {min_bands} ({', '.join(IMAGERY_BANDS)})"
+        )
+    if any(dtype != "uint8" for dtype in src.dtypes[:min_bands]):
+        raise InputError(f"{path}: bands must be uint8 like NAIP, got {src.dtypes[:min_bands]}")
+    footprint = transform_bounds(src.crs, parse_crs(grid.crs), *src.bounds, densify_pts=21)
+    return SceneInfo(
+        uri=path,
+        crs=crs_name(src.crs),
+        width=src.width,
+        height=src.height,
+        band_count=src.count,
+        resolution=(abs(src.res[0]), abs(src.res[1])),
+        nodata=src.nodata,
+        footprint=tuple(float(v) for v in footprint),
+    )
+
+
+@contextmanager
+def open_on_grid(path: str, grid: TileGrid) -> Iterator[rasterio.io.DatasetReaderBase]:
+    """Open a scene for reads in the grid's CRS (warped on the fly when the CRS differs)."""
+    with rasterio.open(path) as src:
+        if src.crs is not None and crs_name(src.crs) == grid.crs:
+            yield src
+            return
+        with WarpedVRT(src, crs=parse_crs(grid.crs), resampling=Resampling.bilinear) as vrt:
+            yield vrt
+
+
+def read_tile(
+    src: rasterio.io.DatasetReaderBase, tile: Tile, size_px: int, bands: tuple[int, ...] = (1, 2, 3, 4)
+) -> tuple[np.ndarray, float]:
+    """Read ``tile`` resampled to ``size_px`` square as uint8 HWC, and its valid-pixel share.
+
+    Pixels outside the scene are 0. A pixel is valid when any band differs from nodata (0).
+    """
+    window = from_bounds(*tile.bounds, transform=src.transform)
+    pixels = src.read(
+        bands,
+        window=window,
+        out_shape=(len(bands), size_px, size_px),
+        resampling=Resampling.bilinear,
+        boundless=True,
+        fill_value=0,
+    )
+    nodata = src.nodata if src.nodata is not None else 0
+    valid = (pixels != nodata).any(axis=0)
+    return np.ascontiguousarray(np.moveaxis(pixels, 0, -1)), float(valid.mean())
+
+
+def band_percentiles(
+    path: str, grid: TileGrid, low: float = 2.0, high: float = 98.0, max_side_px: int = 1024
+) -> list[tuple[float, float]]:
+    """Per-band (low, high) percentiles of a scene's valid pixels, read from a decimated view."""
+    with open_on_grid(path, grid) as src:
+        scale = max(1.0, max(src.width, src.height) / max_side_px)
+        shape = (src.count, int(src.height / scale), int(src.width / scale))
+        pixels = src.read(out_shape=shape, resampling=Resampling.nearest)
+        nodata = src.nodata if src.nodata is not None else 0
+    valid = (pixels != nodata).any(axis=0)
+    if not valid.any():
+        raise InputError(f"{path}: holds no valid pixels")
+    return [
+        (float(np.percentile(band[valid], low)), float(np.percentile(band[valid], high))) for band in pixels
+    ]

@@ -1,0 +1,145 @@
+"""Prior land-cover labels: any single-band NLCD-coded raster aggregated to the tile grid."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+import rasterio
+from affine import Affine
+from rasterio.enums import Resampling
+from rasterio.errors import RasterioIOError
+from rasterio.vrt import WarpedVRT
+from rasterio.warp import transform_bounds
+from rasterio.windows import Window
+
+from landshift.errors import InputError
+from landshift.grid import Bounds, TileGrid
+from landshift.imagery import crs_name, parse_crs
+from landshift.legend import Legend
+
+log = logging.getLogger(__name__)
+
+LABEL_COLUMNS = ["tile_id", "col", "row", "prior_class", "prior_agreement", "prior_valid_fraction"]
+MAX_SUBPIXELS = 112
+ROWS_PER_CHUNK = 8
+
+
+def subpixels_per_tile(tile_size_m: float, label_resolution_m: float) -> int:
+    """How many label samples per tile side: about one per label pixel, at least 1, capped."""
+    return int(min(MAX_SUBPIXELS, max(1, round(tile_size_m / label_resolution_m))))
+
+
+def aggregate_labels(
+    path: str,
+    grid: TileGrid,
+    legend: Legend,
+    aoi: Bounds | None = None,
+    min_valid_fraction: float = 0.5,
+) -> pd.DataFrame:
+    """Majority class per tile of a label raster, with the majority's share of valid samples.
+
+    NLCD codes are mapped through ``legend``; codes it does not know count as nodata. Tiles whose
+    valid share is below ``min_valid_fraction`` are left out.
+    """
+    try:
+        with rasterio.open(path) as src:
+            _check_label_raster(path, src)
+            k = subpixels_per_tile(grid.tile_size_m, _resolution_in_grid_units(src, grid))
+            footprint = transform_bounds(src.crs, parse_crs(grid.crs), *src.bounds, densify_pts=21)
+            cols, rows = grid.index_range(_clip(footprint, aoi))
+            sample_size = grid.tile_size_m / k
+            with WarpedVRT(
+                src,
+                crs=parse_crs(grid.crs),
+                transform=Affine(
+                    sample_size,
+                    0,
+                    cols.start * grid.tile_size_m,
+                    0,
+                    -sample_size,
+                    rows.stop * grid.tile_size_m,
+                ),
+                width=len(cols) * k,
+                height=len(rows) * k,
+                resampling=Resampling.nearest,
+                nodata=src.nodata if src.nodata is not None else 0,
+            ) as vrt:
+                frames = [
+                    _aggregate_rows(vrt, legend, cols, rows, row_offset, k)
+                    for row_offset in range(0, len(rows), ROWS_PER_CHUNK)
+                ]
+    except RasterioIOError as exc:
+        raise InputError(f"{path}: not a readable label raster: {exc}") from exc
+    labels = pd.concat(frames, ignore_index=True)
+    kept = labels[labels["prior_valid_fraction"] >= min_valid_fraction].reset_index(drop=True)
+    log.info(
+        "Aggregated %s to %d tiles (%d sub-samples per side), %d left out as mostly nodata",
+        path,
+        len(kept),
+        k,
+        len(labels) - len(kept),
+    )
+    return kept
+
+
+def _check_label_raster(path: str, src: rasterio.DatasetReader) -> None:
+    if src.crs is None or src.transform.is_identity:
+        raise InputError(f"{path}: label raster is not georeferenced")
+    if src.count != 1:
+        raise InputError(f"{path}: label raster must have 1 band, has {src.count}")
+    if src.dtypes[0] not in ("uint8", "uint16", "int16", "int32"):
+        raise InputError(f"{path}: label raster must hold integer codes, has {src.dtypes[0]}")
+
+
+def _resolution_in_grid_units(src: rasterio.DatasetReader, grid: TileGrid) -> float:
+    """Approximate pixel size of ``src`` in the grid CRS."""
+    left, bottom, right, top = transform_bounds(src.crs, parse_crs(grid.crs), *src.bounds)
+    if crs_name(src.crs) == grid.crs:
+        return float(min(abs(src.res[0]), abs(src.res[1])))
+    return float(min((right - left) / src.width, (top - bottom) / src.height))
+
+
+def _clip(footprint: Bounds, aoi: Bounds | None) -> Bounds:
+    if aoi is None:
+        return footprint
+    clipped = (
+        max(footprint[0], aoi[0]),
+        max(footprint[1], aoi[1]),
+        min(footprint[2], aoi[2]),
+        min(footprint[3], aoi[3]),
+    )
+    if clipped[0] >= clipped[2] or clipped[1] >= clipped[3]:
+        raise InputError(f"AOI {aoi} does not intersect the label raster {footprint}")
+    return clipped
+
+
+def _aggregate_rows(
+    vrt: WarpedVRT, legend: Legend, cols: range, rows: range, row_offset: int, k: int
+) -> pd.DataFrame:
+    """Aggregate up to ROWS_PER_CHUNK tile rows, counted from the north edge of ``rows``."""
+    n_rows = min(ROWS_PER_CHUNK, len(rows) - row_offset)
+    window = Window(0, row_offset * k, len(cols) * k, n_rows * k)
+    codes = vrt.read(1, window=window)
+    codes = np.where(codes == vrt.nodata, 0, np.clip(codes, 0, 255))
+    classes = legend.map_codes(codes)
+    blocks = classes.reshape(n_rows, k, len(cols), k).transpose(0, 2, 1, 3)
+    counts = np.stack([(blocks == code).sum(axis=(2, 3)) for code in legend.codes], axis=-1)
+    valid = counts.sum(axis=-1)
+    majority = np.array(legend.codes, dtype=np.int32)[counts.argmax(axis=-1)]
+    agreement = np.divide(counts.max(axis=-1), valid, out=np.zeros(valid.shape), where=valid > 0)
+    north_row = rows.stop - 1 - row_offset
+    row_ids = np.repeat(np.arange(north_row, north_row - n_rows, -1), len(cols))
+    col_ids = np.tile(np.arange(cols.start, cols.stop), n_rows)
+    return pd.DataFrame(
+        {
+            "tile_id": [f"E{c}_N{r}" for c, r in zip(col_ids, row_ids, strict=True)],
+            "col": col_ids.astype(np.int32),
+            "row": row_ids.astype(np.int32),
+            "prior_class": np.where(valid > 0, majority, 0).ravel().astype(np.int32),
+            "prior_agreement": agreement.ravel(),
+            "prior_valid_fraction": (valid / (k * k)).ravel(),
+        },
+        columns=LABEL_COLUMNS,
+    )

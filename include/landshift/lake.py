@@ -1,0 +1,227 @@
+"""The data lake: one interface over a local directory (embedded default) and ADLS Gen2.
+
+Every path in LandShift is a lake URI: an absolute local path, or
+``abfss://<filesystem>@<account>.dfs.core.windows.net/<path>`` for ADLS Gen2. Code asks
+:func:`open_lake` for the backend of a root URI and never branches on the scheme itself.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from landshift.errors import NotFoundError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+log = logging.getLogger(__name__)
+
+ABFSS_SCHEME = "abfss://"
+
+
+class Lake(Protocol):
+    """Operations every lake backend offers. URIs are absolute (see :meth:`uri`)."""
+
+    root: str
+
+    def uri(self, *parts: str) -> str:
+        """The URI of ``parts`` joined under the lake root."""
+        ...
+
+    def exists(self, uri: str) -> bool:
+        """Whether a file or directory exists at ``uri``."""
+        ...
+
+    def list_files(self, prefix_uri: str, suffix: str = "") -> list[str]:
+        """URIs of files under ``prefix_uri`` (recursive, sorted), ending with ``suffix``."""
+        ...
+
+    def read_bytes(self, uri: str) -> bytes:
+        """Content of the file at ``uri``; NotFoundError when missing."""
+        ...
+
+    def write_bytes(self, uri: str, data: bytes) -> None:
+        """Write a file in one step (readers see the old or the new content, never a part)."""
+        ...
+
+    def upload_dir(self, local_dir: str, uri: str) -> None:
+        """Copy every file under ``local_dir`` to ``uri`` (which must not exist)."""
+        ...
+
+    def download(self, uri: str, local_path: str) -> None:
+        """Copy one file from the lake to a local path."""
+        ...
+
+    def move(self, src_uri: str, dst_uri: str) -> None:
+        """Rename a file or directory; ``dst_uri`` must not exist. Atomic on both backends."""
+        ...
+
+    def delete(self, uri: str) -> None:
+        """Delete a file or directory tree; nothing happens if it does not exist."""
+        ...
+
+    def gdal_path(self, uri: str) -> str:
+        """A path GDAL/rasterio can open for ``uri`` without copying the file."""
+        ...
+
+    def spark_path(self, uri: str) -> str:
+        """A path Spark's readers and writers take for ``uri``."""
+        ...
+
+
+class LocalLake:
+    """A lake in a local directory: the embedded default."""
+
+    def __init__(self, root: str) -> None:
+        self.root = str(Path(root).expanduser().resolve())
+
+    def uri(self, *parts: str) -> str:
+        return str(Path(self.root, *parts))
+
+    def exists(self, uri: str) -> bool:
+        return Path(uri).exists()
+
+    def list_files(self, prefix_uri: str, suffix: str = "") -> list[str]:
+        prefix = Path(prefix_uri)
+        if not prefix.is_dir():
+            return []
+        return sorted(str(p) for p in prefix.rglob(f"*{suffix}") if p.is_file())
+
+    def read_bytes(self, uri: str) -> bytes:
+        try:
+            return Path(uri).read_bytes()
+        except FileNotFoundError as exc:
+            raise NotFoundError(f"no file in the lake at {uri}") from exc
+
+    def write_bytes(self, uri: str, data: bytes) -> None:
+        target = Path(uri)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, target)
+
+    def upload_dir(self, local_dir: str, uri: str) -> None:
+        Path(uri).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(local_dir, uri)
+
+    def download(self, uri: str, local_path: str) -> None:
+        if not Path(uri).is_file():
+            raise NotFoundError(f"no file in the lake at {uri}")
+        shutil.copyfile(uri, local_path)
+
+    def move(self, src_uri: str, dst_uri: str) -> None:
+        if Path(dst_uri).exists():
+            raise FileExistsError(f"cannot move onto existing {dst_uri}")
+        Path(dst_uri).parent.mkdir(parents=True, exist_ok=True)
+        os.rename(src_uri, dst_uri)
+
+    def delete(self, uri: str) -> None:
+        path = Path(uri)
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+
+    def gdal_path(self, uri: str) -> str:
+        return uri
+
+    def spark_path(self, uri: str) -> str:
+        return uri
+
+
+def open_lake(root: str) -> Lake:
+    """The lake backend for ``root``: ADLS Gen2 for ``abfss://`` URIs, else a local directory."""
+    if root.startswith(ABFSS_SCHEME):
+        from landshift.adls import AdlsLake
+
+        return AdlsLake(root)
+    return LocalLake(root)
+
+
+def read_json(lake: Lake, uri: str) -> Any:
+    """Parse the JSON file at ``uri``."""
+    return json.loads(lake.read_bytes(uri))
+
+
+def write_json(lake: Lake, uri: str, value: Any) -> None:
+    """Write ``value`` as stable, indented JSON."""
+    lake.write_bytes(uri, (json.dumps(value, indent=2, sort_keys=True) + "\n").encode())
+
+
+@contextmanager
+def local_copy(lake: Lake, uri: str) -> Iterator[str]:
+    """A local file path holding the content of ``uri`` (the file itself on a local lake)."""
+    if isinstance(lake, LocalLake):
+        if not Path(uri).is_file():
+            raise NotFoundError(f"no file in the lake at {uri}")
+        yield uri
+        return
+    with tempfile.TemporaryDirectory(prefix="landshift-") as tmp:
+        target = str(Path(tmp, Path(uri).name))
+        lake.download(uri, target)
+        yield target
+
+
+def publish_dir(lake: Lake, local_dir: str, dest_uri: str) -> None:
+    """Put a finished local directory at ``dest_uri`` so readers never see a partial product.
+
+    The files go to a unique staging directory first; the old product (if any) is moved aside,
+    the staged one renamed into place, and the old one deleted.
+    """
+    staging_uri = lake.uri("staging", uuid.uuid4().hex[:12])
+    lake.upload_dir(local_dir, staging_uri)
+    try:
+        replace_dir(lake, staging_uri, dest_uri)
+    except Exception:
+        lake.delete(staging_uri)
+        raise
+    log.info("Published %s", dest_uri)
+
+
+def write_table(lake: Lake, uri: str, table: pd.DataFrame) -> None:
+    """Write a DataFrame as one Parquet file at ``uri``."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    buffer = io.BytesIO()
+    pq.write_table(pa.Table.from_pandas(table, preserve_index=False), buffer)
+    lake.write_bytes(uri, buffer.getvalue())
+
+
+def read_table(lake: Lake, uri: str) -> pd.DataFrame:
+    """Read a Parquet file, or every ``*.parquet`` file of a directory, into one DataFrame."""
+    import pandas as pd
+
+    if uri.endswith(".parquet"):
+        return pd.read_parquet(io.BytesIO(lake.read_bytes(uri)))
+    parts = lake.list_files(uri, ".parquet")
+    if not parts:
+        raise NotFoundError(f"no Parquet table at {uri}")
+    return pd.concat([pd.read_parquet(io.BytesIO(lake.read_bytes(p))) for p in parts], ignore_index=True)
+
+
+def replace_dir(lake: Lake, staging_uri: str, dest_uri: str) -> None:
+    """Move a finished directory from ``staging_uri`` onto ``dest_uri``, replacing any old one."""
+    retired_uri = lake.uri("trash", uuid.uuid4().hex[:12])
+    replaced = lake.exists(dest_uri)
+    if replaced:
+        lake.move(dest_uri, retired_uri)
+    try:
+        lake.move(staging_uri, dest_uri)
+    except Exception:
+        if replaced:
+            lake.move(retired_uri, dest_uri)
+        raise
+    if replaced:
+        lake.delete(retired_uri)

@@ -1,0 +1,324 @@
+"""Scoring: read planned tiles, run the frozen backbone and the head, emit one row per tile.
+
+The functions here run inside Spark's Python workers (``mapInPandas``): each task gets one chunk
+of one scene in raster order, opens the scene once, reads windows while the previous batch is in
+the model, and keeps the model cached for the life of the worker. Pixels never cross the
+JVM/Python boundary: only tile ids go in and compact results come out.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+
+import numpy as np
+import pandas as pd
+
+from landshift.grid import TileGrid
+from landshift.imagery import open_on_grid, read_tile
+
+log = logging.getLogger(__name__)
+
+STATUS_SCORED = "scored"
+STATUS_NODATA = "skipped_nodata"
+DEFAULT_BATCH_SIZE = 64
+DEFAULT_MIN_VALID_FRACTION = 0.5
+
+
+@dataclass(frozen=True)
+class ScoringConfig:
+    """Everything a worker needs to score tiles; small and picklable."""
+
+    lake_root: str
+    model_name: str
+    model_version: str
+    crs: str
+    tile_size_m: float
+    batch_size: int = DEFAULT_BATCH_SIZE
+    min_valid_fraction: float = DEFAULT_MIN_VALID_FRACTION
+    emit_features: bool = False
+    augment: bool = False
+    spec_uri: str = ""
+
+    def load(self) -> LoadedModel:
+        """The worker's cached model for this configuration."""
+        return cached_model(self.lake_root, self.model_name, self.model_version, self.spec_uri)
+
+    @property
+    def grid(self) -> TileGrid:
+        """The tile grid the tiles were planned on."""
+        return TileGrid(self.crs, self.tile_size_m)
+
+
+def result_schema(emit_features: bool) -> str:
+    """Spark DDL schema of the rows :func:`score_partitions` yields."""
+    columns = [
+        "tile_id string",
+        "col int",
+        "row int",
+        "scene_uri string",
+        "valid_fraction double",
+        "status string",
+        "class_code int",
+        "probability double",
+        "probabilities array<float>",
+    ]
+    if emit_features:
+        columns += ["variant int", "features array<float>"]
+    return ", ".join(columns)
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """What a worker scores with: the spec, the head (None when only featurizing), the featurizer."""
+
+    spec: object
+    head: object | None
+    featurizer: object
+
+
+@lru_cache(maxsize=2)
+def cached_model(lake_root: str, model_name: str, model_version: str, spec_uri: str) -> LoadedModel:
+    """The model, loaded once per Python worker: a registered version, or a bare spec file."""
+    from landshift.lake import local_copy, open_lake, read_json
+    from landshift.model import Featurizer, ModelSpec
+    from landshift.registry import resolve_version
+
+    configure_worker_devices()
+    lake = open_lake(lake_root)
+    if spec_uri:
+        spec, head = ModelSpec.from_dict(read_json(lake, spec_uri)), None
+    else:
+        version = resolve_version(lake, model_name, model_version)
+        spec, head = version.spec, version.head
+    with local_copy(lake, spec.weights_uri) as weights_path:
+        featurizer = Featurizer(spec, weights_path)
+    return LoadedModel(spec, head, featurizer)
+
+
+def configure_worker_devices() -> None:
+    """Pin this worker to the GPUs Spark assigned its task, and size TF's thread pools.
+
+    Without GPU resources the worker hides every GPU, so CPU scoring never needs a GPU library.
+    """
+    from pyspark import TaskContext
+
+    context = TaskContext.get()
+    resources = context.resources() if context is not None else {}
+    gpu = resources.get("gpu")
+    os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(gpu.addresses) if gpu else ""
+    cpus = context.cpus() if context is not None else 1
+    os.environ.setdefault("TF_NUM_INTRAOP_THREADS", str(cpus))
+    os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
+    log.info("Worker pinned to GPU(s) %r with %d CPU thread(s)", os.environ["CUDA_VISIBLE_DEVICES"], cpus)
+
+
+def assigned_gpus() -> list[str]:
+    """GPU addresses the current task was given (empty without GPU scheduling)."""
+    from pyspark import TaskContext
+
+    context = TaskContext.get()
+    gpu = context.resources().get("gpu") if context is not None else None
+    return list(gpu.addresses) if gpu else []
+
+
+@dataclass
+class TileBatch:
+    """Tiles read from one scene, ready for the model."""
+
+    rows: pd.DataFrame
+    pixels: np.ndarray
+    band_stats: np.ndarray
+    valid_fraction: np.ndarray
+
+
+def read_batches(tiles: pd.DataFrame, config: ScoringConfig, gdal_path) -> Iterator[TileBatch]:
+    """Read tiles scene by scene in the given order, ``batch_size`` at a time."""
+    grid = config.grid
+    for scene_uri, scene_tiles in tiles.groupby("scene_uri", sort=False):
+        size_px = config.load().spec.input_size
+        with open_on_grid(gdal_path(scene_uri), grid) as src:
+            for start in range(0, len(scene_tiles), config.batch_size):
+                rows = scene_tiles.iloc[start : start + config.batch_size].reset_index(drop=True)
+                reads = [
+                    read_tile(src, grid.tile(int(c), int(r)), size_px)
+                    for c, r in zip(rows["col"], rows["row"], strict=True)
+                ]
+                yield TileBatch(
+                    rows=rows,
+                    pixels=np.stack([pixels for pixels, _ in reads]),
+                    band_stats=np.stack(
+                        [np.asarray(s, dtype=np.float32).reshape(4, 2) for s in rows["band_stats"]]
+                    ),
+                    valid_fraction=np.array([valid for _, valid in reads]),
+                )
+
+
+def prefetched(batches: Iterator[TileBatch]) -> Iterator[TileBatch]:
+    """Read the next batch on a thread while the caller runs the model on the current one."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="tile-reader") as pool:
+        pending: Future = pool.submit(next, batches, None)
+        while True:
+            batch = pending.result()
+            if batch is None:
+                return
+            pending = pool.submit(next, batches, None)
+            yield batch
+
+
+def score_batch(batch: TileBatch, config: ScoringConfig) -> pd.DataFrame:
+    """Model outputs for one batch; tiles below the valid-pixel share are skipped, not scored."""
+    model = config.load()
+    keep = batch.valid_fraction >= config.min_valid_fraction
+    out = pd.DataFrame(
+        {
+            "tile_id": batch.rows["tile_id"].astype(str),
+            "col": batch.rows["col"].astype(np.int32),
+            "row": batch.rows["row"].astype(np.int32),
+            "scene_uri": batch.rows["scene_uri"].astype(str),
+            "valid_fraction": batch.valid_fraction.astype(float),
+            "status": np.where(keep, STATUS_SCORED, STATUS_NODATA),
+            "class_code": np.zeros(len(keep), dtype=np.int32),
+            "probability": np.zeros(len(keep)),
+            "probabilities": [np.zeros(0, dtype=np.float32)] * len(keep),
+        }
+    )
+    if not keep.any():
+        return _with_feature_columns(out, config, None)
+    pixels, stats = batch.pixels[keep], batch.band_stats[keep]
+    if config.emit_features:
+        return _feature_rows(out[keep].reset_index(drop=True), pixels, stats, model.featurizer, config)
+    features = model.featurizer.features(pixels, stats)
+    probabilities = model.head.predict_proba(features).astype(np.float32)
+    codes = np.asarray(model.head.class_codes, dtype=np.int32)
+    best = probabilities.argmax(axis=1)
+    out.loc[keep, "class_code"] = codes[best]
+    out.loc[keep, "probability"] = probabilities[np.arange(len(best)), best].astype(float)
+    out.loc[keep, "probabilities"] = pd.Series(list(probabilities), index=out.index[keep])
+    return out
+
+
+def _feature_rows(
+    scored: pd.DataFrame, pixels: np.ndarray, stats: np.ndarray, featurizer, config: ScoringConfig
+) -> pd.DataFrame:
+    """Rows carrying features (and, with augmentation, one row per flip/rotation)."""
+    from landshift.model import augment
+
+    variants = augment(pixels) if config.augment else [pixels]
+    frames = []
+    for variant_index, variant in enumerate(variants):
+        frame = scored.copy()
+        frame["variant"] = variant_index
+        frame["features"] = list(featurizer.features(variant, stats).astype(np.float32))
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
+
+
+def _with_feature_columns(out: pd.DataFrame, config: ScoringConfig, _features) -> pd.DataFrame:
+    if config.emit_features:
+        out = out.assign(variant=0, features=[np.zeros(0, dtype=np.float32)] * len(out))
+    return out
+
+
+def score_partitions(config: ScoringConfig):
+    """A ``mapInPandas`` function scoring every tile of its partition, reads overlapped."""
+
+    def run(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        from landshift.lake import open_lake
+
+        lake = open_lake(config.lake_root)
+        tiles = pd.concat(list(frames), ignore_index=True)
+        if tiles.empty:
+            return
+        started = time.perf_counter()
+        tiles = tiles.sort_values(["chunk", "row", "col"], ascending=[True, False, True])
+        for batch in prefetched(read_batches(tiles, config, lake.gdal_path)):
+            yield score_batch(batch, config)
+        log.info("Scored %d tiles in %.1f s", len(tiles), time.perf_counter() - started)
+
+    return run
+
+
+def write_parts(lake_root: str, staging_uri: str):
+    """A ``mapInPandas`` function writing each partition's rows as one Parquet part file.
+
+    Part files are named by partition id, so a retried task overwrites its own part.
+    """
+
+    def run(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        from pyspark import TaskContext
+
+        from landshift.lake import open_lake, write_table
+
+        rows = [frame for frame in frames if not frame.empty]
+        partition = TaskContext.get().partitionId()
+        count = 0
+        if rows:
+            table = pd.concat(rows, ignore_index=True)
+            count = len(table)
+            lake = open_lake(lake_root)
+            write_table(lake, f"{staging_uri}/part-{partition:05d}.parquet", table)
+        yield pd.DataFrame({"partition": [partition], "rows": [count]})
+
+    return run
+
+
+def run_scoring(spark, config: ScoringConfig, tiles_uri: str, out_uri: str) -> dict:
+    """Score (or featurize) every tile of a tiles table into a Parquet table at ``out_uri``.
+
+    The table is written under a staging directory by the tasks and moved into place by the
+    driver, so a failed or retried job never leaves a partial table at ``out_uri``.
+    """
+    import uuid
+
+    from landshift.lake import open_lake, read_table, replace_dir, write_json
+
+    lake = open_lake(config.lake_root)
+    tiles = read_table(lake, tiles_uri)
+    chunks = max(1, int(tiles["chunk"].nunique()))
+    log.info(
+        "Scoring %d tiles in %d task(s) with model %s/%s",
+        len(tiles),
+        chunks,
+        config.model_name,
+        config.model_version,
+    )
+    frame = spark.createDataFrame(
+        tiles[["tile_id", "col", "row", "scene_uri", "chunk", "band_stats"]],
+        schema="tile_id string, col int, row int, scene_uri string, chunk int, band_stats array<double>",
+    ).repartitionByRange(chunks, "chunk")
+    staging_uri = lake.uri("staging", uuid.uuid4().hex[:12])
+    started = time.perf_counter()
+    manifest = (
+        frame.mapInPandas(score_partitions(config), result_schema(config.emit_features))
+        .mapInPandas(write_parts(config.lake_root, staging_uri), "partition int, rows long")
+        .collect()
+    )
+    elapsed = time.perf_counter() - started
+    rows = sum(int(m["rows"]) for m in manifest)
+    write_json(
+        lake,
+        f"{staging_uri}/_manifest.json",
+        {
+            "rows": rows,
+            "parts": sorted(int(m["partition"]) for m in manifest if m["rows"]),
+            "config": asdict(config),
+            "tiles_uri": tiles_uri,
+        },
+    )
+    replace_dir(lake, staging_uri, out_uri)
+    summary = {
+        "tiles": len(tiles),
+        "rows": rows,
+        "tasks": chunks,
+        "seconds": round(elapsed, 2),
+        "tiles_per_second": round(len(tiles) / elapsed, 2) if elapsed else None,
+        "out_uri": out_uri,
+    }
+    log.info("Scoring done: %s", summary)
+    return summary
