@@ -50,7 +50,9 @@ def seed_lake(shared_data: Path, lake: Lake) -> int:
             continue
         lake.write_bytes(uri, data)
         written += 1
-    log.info("Seeded %s: %d file(s) written, %d already there", lake.root, written, len(seed_plan(shared_data)) - written)
+    log.info(
+        "Seeded %s: %d file(s) written, %d already there", lake.root, written, len(seed_plan(shared_data)) - written
+    )
     return written
 
 

@@ -14,7 +14,7 @@ from rasterio.enums import Resampling
 from rasterio.errors import CRSError, RasterioIOError
 from rasterio.vrt import WarpedVRT
 from rasterio.warp import transform_bounds
-from rasterio.windows import from_bounds
+from rasterio.windows import Window, WindowError, from_bounds
 
 from landshift.errors import InputError
 from landshift.grid import Bounds, Tile, TileGrid
@@ -85,9 +85,7 @@ def _validated_info(path: str, src: rasterio.DatasetReader, grid: TileGrid, min_
     if not src.crs.is_projected and not src.crs.is_geographic:
         raise InputError(f"{path}: unknown CRS {src.crs}")
     if src.count < min_bands:
-        raise InputError(
-            f"{path}: has {src.count} band(s), needs at least {min_bands} ({', '.join(IMAGERY_BANDS)})"
-        )
+        raise InputError(f"{path}: has {src.count} band(s), needs at least {min_bands} ({', '.join(IMAGERY_BANDS)})")
     if any(dtype != "uint8" for dtype in src.dtypes[:min_bands]):
         raise InputError(f"{path}: bands must be uint8 like NAIP, got {src.dtypes[:min_bands]}")
     footprint = transform_bounds(src.crs, parse_crs(grid.crs), *src.bounds, densify_pts=21)
@@ -122,17 +120,38 @@ def read_tile(
     Pixels outside the scene are 0. A pixel is valid when any band differs from nodata (0).
     """
     window = from_bounds(*tile.bounds, transform=src.transform)
-    pixels = src.read(
-        bands,
-        window=window,
-        out_shape=(len(bands), size_px, size_px),
-        resampling=Resampling.bilinear,
-        boundless=True,
-        fill_value=0,
-    )
+    if isinstance(src, WarpedVRT):
+        pixels = _read_clipped(src, window, size_px, bands)
+    else:
+        pixels = src.read(
+            bands,
+            window=window,
+            out_shape=(len(bands), size_px, size_px),
+            resampling=Resampling.bilinear,
+            boundless=True,
+            fill_value=0,
+        )
     nodata = src.nodata if src.nodata is not None else 0
     valid = (pixels != nodata).any(axis=0)
     return np.ascontiguousarray(np.moveaxis(pixels, 0, -1)), float(valid.mean())
+
+
+def _read_clipped(src: WarpedVRT, window: Window, size_px: int, bands: tuple[int, ...]) -> np.ndarray:
+    """A boundless read for warped sources (which refuse boundless reads): zeros outside."""
+    pixels = np.zeros((len(bands), size_px, size_px), dtype=np.uint8)
+    try:
+        inside = window.intersection(Window(0, 0, src.width, src.height))
+    except WindowError:
+        return pixels
+    scale_x, scale_y = size_px / window.width, size_px / window.height
+    col0 = round((inside.col_off - window.col_off) * scale_x)
+    row0 = round((inside.row_off - window.row_off) * scale_y)
+    width = min(size_px - col0, max(1, round(inside.width * scale_x)))
+    height = min(size_px - row0, max(1, round(inside.height * scale_y)))
+    pixels[:, row0 : row0 + height, col0 : col0 + width] = src.read(
+        bands, window=inside, out_shape=(len(bands), height, width), resampling=Resampling.bilinear
+    )
+    return pixels
 
 
 def band_percentiles(
@@ -147,6 +166,4 @@ def band_percentiles(
     valid = (pixels != nodata).any(axis=0)
     if not valid.any():
         raise InputError(f"{path}: holds no valid pixels")
-    return [
-        (float(np.percentile(band[valid], low)), float(np.percentile(band[valid], high))) for band in pixels
-    ]
+    return [(float(np.percentile(band[valid], low)), float(np.percentile(band[valid], high))) for band in pixels]

@@ -57,8 +57,7 @@ def validate_region_id(region_id: str) -> str:
     """Return ``region_id`` if it is a slug (lowercase letters, digits, dashes), else InputError."""
     if not isinstance(region_id, str) or not REGION_ID_PATTERN.match(region_id):
         raise InputError(
-            f"region id {region_id!r} must be a slug: 3-50 lowercase letters, digits and dashes, "
-            "starting with a letter"
+            f"region id {region_id!r} must be a slug: 3-50 lowercase letters, digits and dashes, starting with a letter"
         )
     return region_id
 
@@ -112,11 +111,7 @@ def _geojson_bounds(geojson: dict, what: str) -> Bounds:
 
 
 def _coordinates(value: Any, what: str):
-    if (
-        isinstance(value, list | tuple)
-        and len(value) >= 2
-        and all(isinstance(v, int | float) for v in value[:2])
-    ):
+    if isinstance(value, list | tuple) and len(value) >= 2 and all(isinstance(v, int | float) for v in value[:2]):
         yield float(value[0]), float(value[1])
         return
     if not isinstance(value, list | tuple) or not value:

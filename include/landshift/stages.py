@@ -85,9 +85,7 @@ def validate_inputs(request: RunRequest) -> dict:
     lake = request.lake
     scenes = find_imagery(request)
     if not scenes:
-        raise NotFoundError(
-            f"no imagery for {request.region.id} {request.vintage} under {request.imagery_uri}"
-        )
+        raise NotFoundError(f"no imagery for {request.region.id} {request.vintage} under {request.imagery_uri}")
     infos = inspect_scenes(lake, scenes, request.grid)
     if not lake.exists(request.prior_uri):
         raise NotFoundError(f"prior labels missing: {request.prior_uri}")
@@ -117,9 +115,7 @@ def plan(request: RunRequest, scenes: list[str], tiles_per_task: int = 64) -> di
     lake = request.lake
     tile_plan = plan_tiles(lake, scenes, request.grid, request.region.aoi, tiles_per_task)
     write_table(lake, request.layout.tiles, tile_plan.tiles)
-    priors = aggregate_labels(
-        lake.gdal_path(request.prior_uri), request.grid, DEFAULT_LEGEND, tile_plan.bounds
-    )
+    priors = aggregate_labels(lake.gdal_path(request.prior_uri), request.grid, DEFAULT_LEGEND, tile_plan.bounds)
     write_table(lake, request.layout.priors, priors)
     return {
         **tile_plan.summary(),

@@ -55,7 +55,9 @@ def start_run(region, context: dict[str, Any]) -> dict:
     rule = ChangeRule(float(params.get("min_probability", 0.7)), float(params.get("min_prior_agreement", 0.6)))
     request = RunRequest(lake_root(), region, vintage_of(context), params.get("model_ref") or None)
     if not find_imagery(request):
-        message = f"No imagery for region {region.id} vintage {request.vintage} under {request.imagery_uri}: nothing to do"
+        message = (
+            f"No imagery for region {region.id} vintage {request.vintage} under {request.imagery_uri}: nothing to do"
+        )
         log.info(message)
         raise AirflowSkipException(message)
     checked = validate_inputs(request)
@@ -75,8 +77,14 @@ def start_run(region, context: dict[str, Any]) -> dict:
         "min_probability": rule.min_probability,
         "min_prior_agreement": rule.min_prior_agreement,
     }
-    log.info("Run %s %s with model %s version %s on %d scene(s)", region.id, request.vintage,
-             run["model_name"], run["model_version"], len(run["scenes"]))
+    log.info(
+        "Run %s %s with model %s version %s on %d scene(s)",
+        region.id,
+        request.vintage,
+        run["model_name"],
+        run["model_version"],
+        len(run["scenes"]),
+    )
     return run
 
 
@@ -101,13 +109,20 @@ def score_args(source_task: str = "validate_inputs") -> list[str]:
         return f"{{{{ ti.xcom_pull(task_ids='{source_task}')['{key}'] }}}}"
 
     return [
-        "--lake-root", pick("lake_root"),
-        "--tiles", pick("tiles_uri"),
-        "--out", pick("predictions_uri"),
-        "--model-name", pick("model_name"),
-        "--model-version", pick("model_version"),
-        "--crs", pick("crs"),
-        "--tile-size-m", pick("tile_size_m"),
+        "--lake-root",
+        pick("lake_root"),
+        "--tiles",
+        pick("tiles_uri"),
+        "--out",
+        pick("predictions_uri"),
+        "--model-name",
+        pick("model_name"),
+        "--model-version",
+        pick("model_version"),
+        "--crs",
+        pick("crs"),
+        "--tile-size-m",
+        pick("tile_size_m"),
     ]
 
 
@@ -123,13 +138,22 @@ def publish(run: dict) -> dict:
     from landshift.stages import publish as publish_stage
 
     published = publish_stage(_request(run), _rule(run), run["model_version"], run["scenes"])
-    log.info("Published %s: %d tiles scored, %d changed (%.3f km²)", published["published_uri"],
-             published["tiles_scored"], published["tiles_changed"], published["changed_area_km2"])
+    log.info(
+        "Published %s: %d tiles scored, %d changed (%.3f km²)",
+        published["published_uri"],
+        published["tiles_scored"],
+        published["tiles_changed"],
+        published["changed_area_km2"],
+    )
     return published
 
 
 def log_failure(context: dict[str, Any]) -> None:
     """DAG failure callback: one clear line naming the run and the failed task."""
     task_instance = context.get("task_instance") or context.get("ti")
-    log.error("LandShift run %s failed in task %s: %s", context.get("run_id"),
-              getattr(task_instance, "task_id", "?"), context.get("exception"))
+    log.error(
+        "LandShift run %s failed in task %s: %s",
+        context.get("run_id"),
+        getattr(task_instance, "task_id", "?"),
+        context.get("exception"),
+    )

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from landshift_airflow.settings import JOBS_DIR, REPO_ROOT, SPARK_CONN_ID, SPARK_POOL, spark_profile, spark_python
+from landshift_airflow.settings import (
+    JOBS_DIR,
+    REPO_ROOT,
+    SPARK_CONN_ID,
+    SPARK_POOL,
+    spark_profile,
+    spark_python,
+)
 
 # Measured on 2 local cores: tiles carry only ids into Python, so large Arrow batches cost nothing.
 CPU_CONF: dict[str, str] = {

@@ -1,0 +1,50 @@
+"""Shared fixtures: the real shared data, a seeded lake, a local Spark session."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("LANDSHIFT_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
+sys.path.insert(0, str(REPO_ROOT / "plugins"))
+
+NAIP_2009 = SHARED_DATA / "naip-nd" / "m_4709963_se_14_1_20090818.tif"
+NAIP_2020 = SHARED_DATA / "naip-nd" / "m_4709963_se_14_1_20200831.tif"
+LABELS_DIR = SHARED_DATA / "labels-nd"
+ND_CRS = "EPSG:26914"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Fail early and clearly when the shared data is not beside the repo."""
+    if not (SHARED_DATA / "naip-nd").is_dir():
+        raise pytest.UsageError(f"shared data not found at {SHARED_DATA}; set LANDSHIFT_SHARED_DATA")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The read-only shared data folder."""
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """A local[2] Spark session for the whole test session."""
+    from pyspark.sql import SparkSession
+
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    session = (
+        SparkSession.builder.master("local[2]")
+        .appName("landshift-tests")
+        .config("spark.sql.shuffle.partitions", "2")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .config("spark.python.worker.reuse", "true")
+        .getOrCreate()
+    )
+    yield session
+    session.stop()

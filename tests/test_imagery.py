@@ -1,0 +1,82 @@
+"""Scene validation and windowed tile reads on real NAIP."""
+
+import numpy as np
+import pytest
+import rasterio
+
+from conftest import NAIP_2009, ND_CRS, SHARED_DATA
+from landshift.errors import InputError
+from landshift.grid import TileGrid
+from landshift.imagery import band_percentiles, inspect_scene, open_on_grid, read_tile
+
+GRID = TileGrid(ND_CRS, 224)
+
+
+def test_a_real_scene_validates_with_its_footprint():
+    info = inspect_scene(str(NAIP_2009), GRID)
+    assert info.crs == ND_CRS and info.band_count == 4 and info.resolution == (5.0, 5.0)
+    assert info.footprint == pytest.approx((485900.0, 5205627.0, 490570.0, 5209247.0))
+
+
+def test_tile_read_is_resampled_and_matches_the_native_pixels():
+    with open_on_grid(str(NAIP_2009), GRID) as src:
+        pixels, valid = read_tile(src, GRID.tile(2175, 23248), 96)
+        native = src.read(window=rasterio.windows.from_bounds(*GRID.tile(2175, 23248).bounds, src.transform))
+    assert pixels.shape == (96, 96, 4) and pixels.dtype == np.uint8
+    assert valid == 1.0
+    assert np.allclose(pixels.reshape(-1, 4).mean(axis=0), native.reshape(4, -1).mean(axis=1), atol=2.0)
+
+
+def test_edge_tiles_report_their_nodata_share():
+    with open_on_grid(str(NAIP_2009), GRID) as src:
+        _, corner = read_tile(src, GRID.tile(2169, 23255), 64)  # north-west corner, partly outside
+        _, outside = read_tile(src, GRID.tile(2100, 23255), 64)
+    assert 0.0 < corner < 0.8
+    assert outside == 0.0
+
+
+def test_scene_in_another_utm_zone_is_warped_onto_the_grid():
+    sample = SHARED_DATA / "format-samples" / "naip-0.6m" / "m_4208701_ne_16_060_20200902.tif"
+    grid = TileGrid("EPSG:26915", 32)
+    info = inspect_scene(str(sample), grid)
+    assert info.crs == "EPSG:26916"
+    tiles = list(grid.tiles_in(info.footprint))
+    with open_on_grid(str(sample), grid) as src:
+        best = max(read_tile(src, t, 32)[1] for t in tiles)
+    assert best > 0.9
+
+
+def test_band_percentiles_show_the_dark_nir_of_2014():
+    stats_2009 = band_percentiles(str(NAIP_2009), GRID)
+    stats_2014 = band_percentiles(str(SHARED_DATA / "naip-nd" / "m_4709963_se_14_1_20140720.tif"), GRID)
+    assert len(stats_2009) == 4
+    assert stats_2014[3][1] < stats_2009[3][1] - 20  # NIR p98 much darker in 2014
+
+
+def _write(path, count=4, crs=ND_CRS, transform=None, dtype="uint8"):
+    profile = {"driver": "GTiff", "width": 16, "height": 16, "count": count, "dtype": dtype}
+    if crs:
+        profile["crs"] = crs
+    if transform is not None:
+        profile["transform"] = transform
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(np.ones((count, 16, 16), dtype=dtype))
+    return str(path)
+
+
+def test_bad_scenes_get_specific_errors(tmp_path):
+    good_transform = rasterio.transform.from_origin(486000, 5209000, 5, 5)
+    corrupt = tmp_path / "corrupt.tif"
+    corrupt.write_bytes(b"\x00" * 100)
+    with pytest.raises(InputError, match="not a readable raster"):
+        inspect_scene(str(corrupt), GRID)
+    with pytest.raises(InputError, match="not georeferenced"):
+        inspect_scene(_write(tmp_path / "plain.tif", crs=None), GRID)
+    with pytest.raises(InputError, match="has 3 band"):
+        inspect_scene(_write(tmp_path / "rgb.tif", count=3, transform=good_transform), GRID)
+    with pytest.raises(InputError, match="uint8"):
+        inspect_scene(_write(tmp_path / "f32.tif", transform=good_transform, dtype="float32"), GRID)
+    with pytest.raises(InputError, match="unknown CRS"):
+        inspect_scene(str(NAIP_2009), TileGrid("EPSG:999999", 224))
+    with pytest.raises(InputError, match="not projected"):
+        inspect_scene(str(NAIP_2009), TileGrid("EPSG:4326", 224))
