@@ -13,7 +13,7 @@ import pandas as pd
 
 from landshift.change import ChangeRule, change_summary, compare
 from landshift.errors import InputError, NotFoundError
-from landshift.grid import TileGrid
+from landshift.grid import Bounds, TileGrid
 from landshift.lake import Lake, open_lake, read_table, write_table
 from landshift.legend import DEFAULT_LEGEND
 from landshift.regions import Region, RunLayout, resolve_path
@@ -62,6 +62,17 @@ class RunRequest:
         return resolve_path(self.lake_root, self.region.prior_labels.path)
 
     @property
+    def aoi_in_grid(self) -> Bounds | None:
+        """The region's AOI (WGS84 lon/lat) as a box in the grid CRS, or None for everything."""
+        if self.region.aoi is None:
+            return None
+        from rasterio.warp import transform_bounds
+
+        from landshift.imagery import parse_crs
+
+        return tuple(transform_bounds("EPSG:4326", parse_crs(self.region.crs), *self.region.aoi, densify_pts=21))
+
+    @property
     def model_reference(self) -> str:
         """The model version or alias to score with."""
         return self.model_ref or self.region.model_ref
@@ -77,9 +88,26 @@ def find_imagery(request: RunRequest) -> list[str]:
         return []
 
 
+def imagery_crs(imagery_uri: str) -> str:
+    """The CRS of the first scene under a prefix (the default grid CRS of a new region)."""
+    import rasterio
+
+    from landshift.imagery import crs_name, parse_crs
+    from landshift.planning import discover_scenes
+
+    lake = open_lake(imagery_uri if imagery_uri.startswith("abfss://") else "/")
+    scenes = discover_scenes(lake, imagery_uri)
+    with rasterio.open(lake.gdal_path(scenes[0])) as src:
+        if src.crs is None:
+            raise InputError(f"{scenes[0]}: not georeferenced")
+        name = crs_name(src.crs)
+    parse_crs(name)
+    return name
+
+
 def validate_inputs(request: RunRequest) -> dict:
     """Check every input before any output is written; raise with the specific problem."""
-    from landshift.planning import inspect_scenes
+    from landshift.planning import inspect_scenes, intersect
     from landshift.registry import resolve_version
 
     lake = request.lake
@@ -87,6 +115,12 @@ def validate_inputs(request: RunRequest) -> dict:
     if not scenes:
         raise NotFoundError(f"no imagery for {request.region.id} {request.vintage} under {request.imagery_uri}")
     infos = inspect_scenes(lake, scenes, request.grid)
+    aoi = request.aoi_in_grid
+    if aoi is not None and not any(intersect(aoi, info.footprint) for info in infos):
+        raise InputError(
+            f"AOI {list(request.region.aoi)} (lon/lat) does not intersect the imagery of "
+            f"{request.region.id} {request.vintage}: {[list(i.footprint) for i in infos]} in {request.region.crs}"
+        )
     if not lake.exists(request.prior_uri):
         raise NotFoundError(f"prior labels missing: {request.prior_uri}")
     version = resolve_version(lake, request.region.model_name, request.model_reference)
@@ -113,7 +147,7 @@ def plan(request: RunRequest, scenes: list[str], tiles_per_task: int = 64) -> di
     from landshift.planning import plan_tiles
 
     lake = request.lake
-    tile_plan = plan_tiles(lake, scenes, request.grid, request.region.aoi, tiles_per_task)
+    tile_plan = plan_tiles(lake, scenes, request.grid, request.aoi_in_grid, tiles_per_task)
     write_table(lake, request.layout.tiles, tile_plan.tiles)
     priors = aggregate_labels(lake.gdal_path(request.prior_uri), request.grid, DEFAULT_LEGEND, tile_plan.bounds)
     write_table(lake, request.layout.priors, priors)

@@ -157,3 +157,39 @@ def log_failure(context: dict[str, Any]) -> None:
         getattr(task_instance, "task_id", "?"),
         context.get("exception"),
     )
+
+
+def manual_region(params: dict[str, Any]):
+    """A Region built from the manual trigger form, validated before any work starts."""
+    from landshift.errors import InputError
+    from landshift.regions import LabelSource, Region, parse_bounds, resolve_path, validate_region_id
+    from landshift.stages import imagery_crs
+
+    region_id = validate_region_id(str(params.get("region_id", "")).strip())
+    imagery = str(params.get("imagery_uri", "")).strip()
+    prior_path = str(params.get("prior_labels_uri", "")).strip()
+    if not imagery:
+        raise InputError("imagery_uri is required (a lake path or prefix holding the GeoTIFF scenes)")
+    if not prior_path:
+        raise InputError("prior_labels_uri is required (a single-band NLCD-coded raster)")
+    crs = str(params.get("crs") or "").strip() or imagery_crs(resolve_path(lake_root(), imagery))
+    return Region(
+        id=region_id,
+        title=f"{region_id} (manual)",
+        crs=crs,
+        imagery=imagery,
+        prior_labels=LabelSource(
+            source=f"manual-{params.get('prior_year')}", year=int(params.get("prior_year")), path=prior_path
+        ),
+        tile_size_m=float(params.get("tile_size_m", 224)),
+        aoi=parse_bounds(params.get("aoi")),
+        model_name=str(params.get("model_name", "")).strip(),
+        model_ref=str(params.get("model_ref") or "production").strip(),
+        schedule=None,
+    )
+
+
+def validate_manual() -> dict:
+    """First task of the manual-trigger DAG."""
+    context = _context()
+    return start_run(manual_region(context["params"]), context)
