@@ -11,6 +11,11 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("LANDSHIFT_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
 sys.path.insert(0, str(REPO_ROOT / "plugins"))
+# The same embedded Airflow set-up as the Makefile, for running pytest by hand.
+os.environ.setdefault("AIRFLOW_HOME", str(REPO_ROOT / ".airflow"))
+os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(REPO_ROOT / "dags"))
+os.environ.setdefault("AIRFLOW__CORE__PLUGINS_FOLDER", str(REPO_ROOT / "plugins"))
+os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 
 NAIP_2009 = SHARED_DATA / "naip-nd" / "m_4709963_se_14_1_20090818.tif"
 NAIP_2020 = SHARED_DATA / "naip-nd" / "m_4709963_se_14_1_20200831.tif"

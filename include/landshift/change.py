@@ -53,7 +53,7 @@ def compare(predictions: pd.DataFrame, priors: pd.DataFrame, rule: ChangeRule) -
     missing = {"tile_id", "col", "row", "class_code", "probability"} - set(predictions.columns)
     if missing:
         raise InputError(f"predictions lack columns {sorted(missing)}")
-    merged = predictions.merge(
+    merged = predictions[["tile_id", "col", "row", "class_code", "probability"]].merge(
         priors[["tile_id", "prior_class", "prior_agreement"]], on="tile_id", how="left"
     )
     has_prior = merged["prior_class"].notna() & (merged["prior_class"] > 0)

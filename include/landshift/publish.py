@@ -13,10 +13,11 @@ import pandas as pd
 
 from landshift.grid import TileGrid, extent_of
 from landshift.lake import Lake, publish_dir
-from landshift.legend import Legend, hex_to_rgba
+from landshift.legend import Legend
 
 log = logging.getLogger(__name__)
 
+CHANGE_NODATA = 65535
 PRODUCT_FILES = ("landuse.tif", "change.tif", "landuse.png", "change.png", "summary.json", "item.json")
 CLASSIFICATION_SCHEMA = "https://stac-extensions.github.io/classification/v2.0.0/schema.json"
 PROJECTION_SCHEMA = "https://stac-extensions.github.io/projection/v2.0.0/schema.json"
@@ -42,16 +43,16 @@ class RasterLayout:
         """(height, width) in pixels."""
         return len(self.rows), len(self.cols)
 
-    def rasterize(self, table: pd.DataFrame, column: str, dtype: str) -> np.ndarray:
-        """An array with ``table[column]`` at each tile's pixel and 0 elsewhere."""
-        array = np.zeros(self.shape, dtype=dtype)
+    def rasterize(self, table: pd.DataFrame, column: str, dtype: str, fill: int = 0) -> np.ndarray:
+        """An array with ``table[column]`` at each tile's pixel and ``fill`` elsewhere."""
+        array = np.full(self.shape, fill, dtype=dtype)
         pixel_rows = self.rows.stop - 1 - table["row"].to_numpy()
         pixel_cols = table["col"].to_numpy() - self.cols.start
         array[pixel_rows, pixel_cols] = table[column].to_numpy().astype(dtype)
         return array
 
 
-def write_cog(path: str, array: np.ndarray, layout: RasterLayout, colormap: dict, tags: dict) -> None:
+def write_cog(path: str, array: np.ndarray, layout: RasterLayout, colormap: dict, tags: dict, nodata: int = 0) -> None:
     """Write a single-band class raster as a validated Cloud-Optimized GeoTIFF with a palette."""
     from rasterio.enums import ColorInterp
     from rasterio.io import MemoryFile
@@ -68,7 +69,7 @@ def write_cog(path: str, array: np.ndarray, layout: RasterLayout, colormap: dict
         "dtype": array.dtype.name,
         "crs": parse_crs(layout.grid.crs),
         "transform": layout.grid.raster_transform(layout.cols, layout.rows),
-        "nodata": 0,
+        "nodata": nodata,
     }
     with MemoryFile() as memfile:
         with memfile.open(**profile) as dst:
@@ -91,12 +92,15 @@ def write_cog(path: str, array: np.ndarray, layout: RasterLayout, colormap: dict
         raise RuntimeError(f"{path} is not a valid COG: {errors}")
 
 
-def change_colormap(codes: list[int], legend: Legend) -> dict[int, tuple[int, int, int, int]]:
-    """Palette for from-to codes: each change drawn in the colour of its destination class."""
-    entries = {0: (0, 0, 0, 0)}
-    for code in codes:
-        if code:
-            entries[code] = hex_to_rgba(legend.by_code(code % 100).color)
+def change_colormap(codes: list[int]) -> dict[int, tuple[int, int, int, int]]:
+    """Palette for from-to codes: stable tiles light grey, each transition its own colour."""
+    from matplotlib import colormaps
+
+    palette = colormaps["tab10"]
+    entries = {CHANGE_NODATA: (0, 0, 0, 0), 0: (225, 225, 225, 255)}
+    for index, code in enumerate(c for c in codes if c):
+        red, green, blue, _ = palette(index % 10)
+        entries[code] = (round(red * 255), round(green * 255), round(blue * 255), 255)
     return entries
 
 
@@ -204,9 +208,7 @@ def stac_item(summary: dict, legend: Legend, layout: RasterLayout, change_codes:
             key.replace(".", "_"),
             pystac.Asset(href=f"./{key}", media_type=pystac.MediaType.PNG, roles=["overview"]),
         )
-    item.add_asset(
-        "summary", pystac.Asset(href="./summary.json", media_type=pystac.MediaType.JSON, roles=["metadata"])
-    )
+    item.add_asset("summary", pystac.Asset(href="./summary.json", media_type=pystac.MediaType.JSON, roles=["metadata"]))
     return item.to_dict(include_self_link=False)
 
 
@@ -229,14 +231,15 @@ def build_product(
     landuse = layout.rasterize(predictions, "class_code", "uint8")
     write_cog(str(Path(out_dir, "landuse.tif")), landuse, layout, legend.colormap(), tags)
     codes = sorted(int(c) for c in changes["change_code"].unique() if c)
-    change = layout.rasterize(changes, "change_code", "uint16")
-    change_palette = change_colormap(codes, legend)
+    change = layout.rasterize(changes, "change_code", "uint16", fill=CHANGE_NODATA)
+    change_palette = change_colormap(codes)
     write_cog(
         str(Path(out_dir, "change.tif")),
         change,
         layout,
         change_palette,
-        {**tags, "LANDSHIFT_CHANGE_CODING": "from*100+to"},
+        {**tags, "LANDSHIFT_CHANGE_CODING": "from*100+to, 0 = no change"},
+        nodata=CHANGE_NODATA,
     )
     present = sorted(int(c) for c in np.unique(landuse) if c)
     title = f"{summary['region']} {summary['vintage']}"
@@ -251,7 +254,7 @@ def build_product(
         str(Path(out_dir, "change.png")),
         change,
         change_palette,
-        {c: f"{legend.by_code(c // 100).name} to {legend.by_code(c % 100).name}" for c in codes},
+        {0: "No change", **{c: f"{legend.by_code(c // 100).name} to {legend.by_code(c % 100).name}" for c in codes}},
         f"Change {title} vs {summary['prior']['source']}",
     )
     summary = {
