@@ -42,7 +42,7 @@ def config_from(args: argparse.Namespace) -> ScoringConfig:
         tile_size_m=args.tile_size_m,
         batch_size=args.batch_size,
         min_valid_fraction=args.min_valid_fraction,
-        emit_features=args.features,
+        emit_features=args.features or args.augment,
         augment=args.augment,
         spec_uri=args.spec,
     )
@@ -57,7 +57,7 @@ def main(argv: list[str]) -> int:
     if not args.spec and not (args.model_name and args.model_version):
         print("error: give --model-name and --model-version, or --spec", file=sys.stderr)
         return 2
-    if args.spec and not args.features:
+    if args.spec and not (args.features or args.augment):
         print("error: --spec featurizes only; add --features or use a registered model", file=sys.stderr)
         return 2
     spark = SparkSession.builder.appName(f"landshift-score-{args.model_name}").getOrCreate()

@@ -1,0 +1,97 @@
+"""
+### LandShift: train and register a land-use model
+
+Cuts tiles that carry prior labels from the region's imagery of each label year, extracts
+embeddings with a frozen ImageNet backbone on Spark (`jobs/extract_features.py`), trains a
+softmax head on them, evaluates it honestly (spatially blocked split and cross-year) and
+registers an immutable model version in the lake, moving `promote_alias` to it. Re-running with
+the same parameters registers nothing new: it finds the identical version.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
+from airflow.sdk import Param, dag, task
+
+from landshift.regions import DEFAULT_MODEL_NAME
+from landshift_airflow import training
+from landshift_airflow.pipeline import DEFAULT_ARGS
+from landshift_airflow.spark import job_kwargs
+
+
+@dag(
+    dag_id="landshift_train",
+    description="Train, evaluate and register a frozen-backbone land-use model",
+    doc_md=__doc__,
+    schedule=None,
+    start_date=datetime(2024, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=["landshift", "training"],
+    params={
+        "region": Param("nd-pothole", type="string", pattern=r"^[a-z][a-z0-9-]{1,48}[a-z0-9]$", title="Region"),
+        "label_years": Param(
+            [2009, 2014],
+            type="array",
+            items={"type": "integer"},
+            minItems=1,
+            title="Label years",
+            description="Years of the region's training labels to use.",
+        ),
+        "model_name": Param(DEFAULT_MODEL_NAME, type="string", minLength=1, title="Model name"),
+        "backbone": Param(
+            "",
+            type="string",
+            enum=["", "mobilenet_v2", "resnet50", "efficientnet_b0"],
+            title="Backbone",
+            description="Empty: the measured default.",
+        ),
+        "input_size": Param(
+            0, type="integer", minimum=0, maximum=512, title="Input size (px)", description="0: the measured default."
+        ),
+        "composite": Param(
+            "",
+            type="string",
+            enum=["", "rgb", "nir-r-g"],
+            title="Band composite",
+            description="Empty: the measured default.",
+        ),
+        "seed": Param(42, type="integer", title="Random seed"),
+        "augment": Param(False, type="boolean", title="Flip/rotate augmentation"),
+        "min_agreement": Param(
+            0.6,
+            type="number",
+            minimum=0,
+            maximum=1,
+            title="Min label agreement",
+            description="Tiles whose majority label covers less of the tile are not trained on.",
+        ),
+        "promote_alias": Param(
+            "production",
+            type="string",
+            title="Alias to move to the new version",
+            description="Empty: register without moving any alias.",
+        ),
+    },
+)
+def landshift_train():
+    @task
+    def prepare_training() -> dict:
+        return training.prepare()
+
+    extract_features = SparkSubmitOperator(
+        task_id="extract_features", **job_kwargs("extract_features", training.feature_args("prepare_training"))
+    )
+
+    @task
+    def train_and_register(prepared: dict) -> dict:
+        return training.train_and_register(prepared)
+
+    prepared = prepare_training()
+    prepared >> extract_features >> train_and_register(prepared)
+
+
+landshift_train()

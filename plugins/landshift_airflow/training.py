@@ -1,0 +1,80 @@
+"""Task bodies of the training DAG."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from landshift_airflow.settings import lake_root
+
+log = logging.getLogger(__name__)
+
+SPEC_PARAMS = ("backbone", "input_size", "composite")
+
+
+def request_from(params: dict[str, Any]):
+    """A validated TrainingRequest from the DAG's params."""
+    from landshift.regions import get_region
+    from landshift.train_run import TrainingRequest
+
+    overrides = {key: params[key] for key in SPEC_PARAMS if params.get(key) not in (None, "")}
+    return TrainingRequest(
+        lake_root=lake_root(),
+        region=get_region(str(params["region"])),
+        label_years=tuple(int(y) for y in params["label_years"]),
+        model_name=str(params["model_name"]),
+        spec_overrides=overrides,
+        seed=int(params["seed"]),
+        augment=bool(params["augment"]),
+        min_agreement=float(params["min_agreement"]),
+        promote_alias=str(params.get("promote_alias") or ""),
+    )
+
+
+def prepare() -> dict:
+    """Plan labelled tiles and write the spec; returns URIs for the feature job."""
+    from airflow.sdk import get_current_context
+
+    from landshift.train_run import prepare as prepare_stage
+
+    return prepare_stage(request_from(get_current_context()["params"]))
+
+
+def feature_args(source_task: str = "prepare_training") -> list[str]:
+    """Templated arguments of the feature job, filled from ``source_task``'s XCom."""
+
+    def pick(key: str) -> str:
+        return f"{{{{ ti.xcom_pull(task_ids='{source_task}')['{key}'] }}}}"
+
+    return [
+        "--lake-root",
+        pick("lake_root"),
+        "--tiles",
+        pick("tiles_uri"),
+        "--out",
+        pick("features_uri"),
+        "--spec",
+        pick("spec_uri"),
+        "--crs",
+        pick("crs"),
+        "--tile-size-m",
+        pick("tile_size_m"),
+        "{{ '--augment' if ti.xcom_pull(task_ids='" + source_task + "')['augment'] else '--features' }}",
+    ]
+
+
+def train_and_register(prepared: dict) -> dict:
+    """Train, evaluate, register; log the headline metrics."""
+    from airflow.sdk import get_current_context
+
+    from landshift.train_run import train_and_register as train_stage
+
+    result = train_stage(request_from(get_current_context()["params"]), prepared)
+    log.info(
+        "LandShift model %s version %s registered at %s; metrics %s",
+        result["model_name"],
+        result["model_version"],
+        result["uri"],
+        result["metrics"],
+    )
+    return result
