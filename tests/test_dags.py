@@ -61,7 +61,11 @@ def test_dag_files_import_no_heavy_library_and_parse_fast():
     # Import airflow.sdk first so only the DAG files' own cost is timed.
     result = subprocess.run(
         [sys.executable, "-c", "import airflow.sdk, airflow.providers.apache.spark.operators.spark_submit\n" + probe],
-        capture_output=True, text=True, env=env, check=True, timeout=120,
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+        timeout=120,
     )
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["heavy"] == [], f"DAG files pulled heavy modules at parse time: {report['heavy']}"

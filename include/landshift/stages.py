@@ -197,6 +197,51 @@ def detect_change(request: RunRequest, rule: ChangeRule) -> dict:
     }
 
 
+def previous_vintage(request: RunRequest) -> str | None:
+    """The latest vintage of this region published before this one, if any."""
+    lake = request.lake
+    region_root = RunLayout(request.lake_root, request.region.id, "").published.rstrip("/")
+    vintages = {
+        uri[len(region_root) :].strip("/").split("/")[0] for uri in lake.list_files(region_root, "summary.json")
+    }
+    earlier = sorted(v for v in vintages if v.isdigit() and v < request.vintage)
+    return earlier[-1] if earlier else None
+
+
+def published_classes(lake: Lake, published_uri: str) -> pd.DataFrame:
+    """Per-tile classes of a published ``landuse.tif`` (prior_agreement 1: a map, not a mix)."""
+    import numpy as np
+    import rasterio
+
+    from landshift.lake import local_copy
+
+    with local_copy(lake, f"{published_uri}/landuse.tif") as path, rasterio.open(path) as src:
+        classes = src.read(1)
+        size = src.transform.a
+        col0, row_top = round(src.transform.c / size), round(src.transform.f / size)
+    rows, cols = np.nonzero(classes)
+    return pd.DataFrame(
+        {
+            "tile_id": [f"E{col0 + c}_N{row_top - 1 - r}" for r, c in zip(rows, cols, strict=True)],
+            "prior_class": classes[rows, cols].astype(int),
+            "prior_agreement": 1.0,
+        }
+    )
+
+
+def change_since_previous(request: RunRequest, scored: pd.DataFrame, rule: ChangeRule) -> dict | None:
+    """Change between this vintage's predictions and the previous published vintage's map."""
+    previous = previous_vintage(request)
+    if previous is None:
+        return None
+    earlier = published_classes(request.lake, RunLayout(request.lake_root, request.region.id, previous).published)
+    changes = compare(scored, earlier, ChangeRule(rule.min_probability, 0.0))
+    return {
+        "previous_vintage": previous,
+        **change_summary(changes, DEFAULT_LEGEND.codes, request.grid.tile_size_m, rule),
+    }
+
+
 def publish(request: RunRequest, rule: ChangeRule, model_version: str, scenes: list[str]) -> dict:
     """Build the six product files and move them into ``published/<region>/<vintage>/``."""
     from landshift.publish import publish_product
@@ -229,6 +274,7 @@ def publish(request: RunRequest, rule: ChangeRule, model_version: str, scenes: l
         "class_tiles": {str(int(c)): int(n) for c, n in sorted(class_tiles.items())},
         "class_area_km2": {str(int(c)): round(int(n) * tile_km2, 6) for c, n in sorted(class_tiles.items())},
         "change": change_summary(changes, DEFAULT_LEGEND.codes, request.grid.tile_size_m, rule),
+        "change_since_previous": change_since_previous(request, scored, rule),
     }
     published = publish_product(
         lake,
