@@ -13,6 +13,7 @@ import os
 import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 
@@ -67,6 +68,7 @@ def result_schema(emit_features: bool) -> str:
         "class_code int",
         "probability double",
         "probabilities array<float>",
+        "device string",
     ]
     if emit_features:
         columns += ["variant int", "features array<float>"]
@@ -101,21 +103,24 @@ def cached_model(lake_root: str, model_name: str, model_version: str, spec_uri: 
     return LoadedModel(spec, head, featurizer)
 
 
-def configure_worker_devices() -> None:
-    """Pin this worker to the GPUs Spark assigned its task, and size TF's thread pools.
+def configure_worker_devices() -> list[str]:
+    """Size TF's thread pools to the task's cores; hide GPUs from workers that were given none.
 
-    Without GPU resources the worker hides every GPU, so CPU scoring never needs a GPU library.
+    Returns the GPU addresses Spark assigned the current task (empty on CPU workers), so the CPU
+    path never needs a GPU library.
     """
     from pyspark import TaskContext
 
     context = TaskContext.get()
-    resources = context.resources() if context is not None else {}
-    gpu = resources.get("gpu")
-    os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(gpu.addresses) if gpu else ""
     cpus = context.cpus() if context is not None else 1
     os.environ.setdefault("TF_NUM_INTRAOP_THREADS", str(cpus))
     os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
-    log.info("Worker pinned to GPU(s) %r with %d CPU thread(s)", os.environ["CUDA_VISIBLE_DEVICES"], cpus)
+    gpus = assigned_gpus()
+    if not gpus:
+        os.environ["CUDA_VISIBLE_DEVICES"] = ""
+    else:
+        os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
+    return gpus
 
 
 def assigned_gpus() -> list[str]:
@@ -125,6 +130,28 @@ def assigned_gpus() -> list[str]:
     context = TaskContext.get()
     gpu = context.resources().get("gpu") if context is not None else None
     return list(gpu.addresses) if gpu else []
+
+
+def task_device() -> str:
+    """The TensorFlow device of the current task: its first assigned GPU, else the CPU.
+
+    Python workers are reused across tasks that may hold different GPUs, so each task places its
+    work with ``tf.device`` instead of relying on the process-wide CUDA_VISIBLE_DEVICES.
+    """
+    gpus = assigned_gpus()
+    return f"/GPU:{gpus[0]}" if gpus else "/CPU:0"
+
+
+@contextmanager
+def placed_on(device: str) -> Iterator[None]:
+    """Run TensorFlow ops on ``device`` (TensorFlow imported only for GPUs)."""
+    if not device.startswith("/GPU"):
+        yield
+        return
+    import tensorflow as tf
+
+    with tf.device(device):
+        yield
 
 
 @dataclass
@@ -152,9 +179,7 @@ def read_batches(tiles: pd.DataFrame, config: ScoringConfig, gdal_path) -> Itera
                 yield TileBatch(
                     rows=rows,
                     pixels=np.stack([pixels for pixels, _ in reads]),
-                    band_stats=np.stack(
-                        [np.asarray(s, dtype=np.float32).reshape(4, 2) for s in rows["band_stats"]]
-                    ),
+                    band_stats=np.stack([np.asarray(s, dtype=np.float32).reshape(4, 2) for s in rows["band_stats"]]),
                     valid_fraction=np.array([valid for _, valid in reads]),
                 )
 
@@ -236,10 +261,12 @@ def score_partitions(config: ScoringConfig):
         if tiles.empty:
             return
         started = time.perf_counter()
+        device = task_device()
         tiles = tiles.sort_values(["chunk", "row", "col"], ascending=[True, False, True])
-        for batch in prefetched(read_batches(tiles, config, lake.gdal_path)):
-            yield score_batch(batch, config)
-        log.info("Scored %d tiles in %.1f s", len(tiles), time.perf_counter() - started)
+        with placed_on(device):
+            for batch in prefetched(read_batches(tiles, config, lake.gdal_path)):
+                yield score_batch(batch, config).assign(device=device)
+        log.info("Scored %d tiles on %s in %.1f s", len(tiles), device, time.perf_counter() - started)
 
     return run
 

@@ -1,0 +1,96 @@
+"""The whole pipeline in-process on real data: train on 2009+2014 labels, score 2020, publish."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from rio_cogeo.cogeo import cog_validate
+
+from landshift.change import ChangeRule
+from landshift.demo import seed_lake
+from landshift.errors import InputError, NotFoundError
+from landshift.lake import LocalLake, read_table
+from landshift.publish import PRODUCT_FILES
+from landshift.regions import get_region
+from landshift.scoring import ScoringConfig, run_scoring
+from landshift.stages import RunRequest, detect_change, plan, publish, validate_inputs
+from landshift.train_run import TrainingRequest, prepare, train_and_register
+
+pytestmark = pytest.mark.slow
+MODEL = "landshift-mobilenetv2"
+
+
+@pytest.fixture(scope="module")
+def trained_lake(tmp_path_factory, shared_data, spark):
+    """A seeded lake with a model trained through the feature job and registered as production."""
+    lake = LocalLake(str(tmp_path_factory.mktemp("lake")))
+    seed_lake(shared_data, lake)
+    request = TrainingRequest(lake.root, get_region("nd-pothole"), (2009, 2014), MODEL)
+    prepared = prepare(request)
+    features = ScoringConfig(
+        lake_root=lake.root,
+        model_name="",
+        model_version="",
+        crs=prepared["crs"],
+        tile_size_m=prepared["tile_size_m"],
+        emit_features=True,
+        spec_uri=prepared["spec_uri"],
+    )
+    run_scoring(spark, features, prepared["tiles_uri"], prepared["features_uri"])
+    trained = train_and_register(request, prepared)
+    return lake, trained
+
+
+def _run(lake: LocalLake, spark, vintage: str = "2020") -> tuple[RunRequest, dict]:
+    request = RunRequest(lake.root, get_region("nd-pothole"), vintage)
+    checked = validate_inputs(request)
+    planned = plan(request, checked["scenes"])
+    config = ScoringConfig(lake.root, MODEL, checked["model_version"], request.region.crs, request.region.tile_size_m)
+    run_scoring(spark, config, planned["tiles_uri"], request.layout.predictions)
+    rule = ChangeRule()
+    detect_change(request, rule)
+    return request, publish(request, rule, checked["model_version"], checked["scenes"])
+
+
+def test_training_registers_a_production_version_with_metrics(trained_lake):
+    lake, trained = trained_lake
+    assert trained["model_version"] == "1"
+    version_dir = Path(lake.root, "models", MODEL, "1")
+    assert {"head.npz", "spec.json", "legend.json", "metrics.json", "training.json", "model_card.md"} <= {
+        p.name for p in version_dir.iterdir()
+    }
+    alias = json.loads(Path(lake.root, "models", MODEL, "aliases", "production.json").read_text())
+    assert alias["version"] == "1"
+    spec = json.loads((version_dir / "spec.json").read_text())
+    assert spec["weights_sha256"] == "04af0032331eca800a501cbd14b1861ef1d07bfa5728325084bbe295e7ffaecb"
+
+
+def test_region_run_publishes_the_2020_product(trained_lake, spark):
+    lake, _ = trained_lake
+    request, published = _run(lake, spark)
+    product = Path(published["published_uri"])
+    assert sorted(p.name for p in product.iterdir()) == sorted(PRODUCT_FILES)
+    assert cog_validate(str(product / "landuse.tif"), quiet=True)[0]
+    summary = json.loads((product / "summary.json").read_text())
+    assert summary["model"]["version"] == "1"
+    assert summary["tiles"]["tiles_scored"] >= 300
+    assert summary["tiles"]["tiles_skipped_nodata"] > 0  # the grid's edge cells barely touch the scene
+    assert set(summary["class_tiles"]) <= {"11", "71", "82"}
+    # Ponds grew over cropland between 2009 and 2020: the map must find water gained from cultivated land.
+    assert summary["change"]["transition_matrix"]["82"]["11"] > 0
+    predictions = read_table(lake, request.layout.predictions)
+    assert predictions["tile_id"].is_unique
+
+
+def test_bad_requests_fail_before_any_output(trained_lake):
+    lake, _ = trained_lake
+    region = get_region("nd-pothole")
+    with pytest.raises(NotFoundError, match="no imagery"):
+        validate_inputs(RunRequest(lake.root, region, "2011"))
+    with pytest.raises(NotFoundError, match=r"no-such-alias"):
+        validate_inputs(RunRequest(lake.root, region, "2020", model_ref="no-such-alias"))
+    with pytest.raises(InputError, match="vintage"):
+        RunRequest(lake.root, region, "20x0")
+    assert not Path(lake.root, "published", "nd-pothole", "2011").exists()
