@@ -19,6 +19,7 @@ export PATH := $(BIN):$(PATH)
 export PYTHONPATH := $(CURDIR)/plugins
 export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONUNBUFFERED := 1
+export SPARK_LOCAL_IP := 127.0.0.1
 
 .PHONY: demo test test-all lint evaluate bench e2e airflow-init seed clean
 

@@ -16,6 +16,8 @@ os.environ.setdefault("AIRFLOW_HOME", str(REPO_ROOT / ".airflow"))
 os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(REPO_ROOT / "dags"))
 os.environ.setdefault("AIRFLOW__CORE__PLUGINS_FOLDER", str(REPO_ROOT / "plugins"))
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # Spark binds to loopback only
+os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 
 NAIP_2009 = SHARED_DATA / "naip-nd" / "m_4709963_se_14_1_20090818.tif"
 NAIP_2020 = SHARED_DATA / "naip-nd" / "m_4709963_se_14_1_20200831.tif"
@@ -41,12 +43,12 @@ def spark():
     """A local[2] Spark session for the whole test session."""
     from pyspark.sql import SparkSession
 
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     session = (
         SparkSession.builder.master("local[2]")
         .appName("landshift-tests")
         .config("spark.sql.shuffle.partitions", "2")
         .config("spark.ui.enabled", "false")
+        .config("spark.driver.host", "127.0.0.1")
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         .config("spark.python.worker.reuse", "true")
         .getOrCreate()

@@ -1,0 +1,286 @@
+"""Scoring benchmarks: every figure is a ratio measured in this one run on this machine.
+
+Usage: python bench/run_bench.py [--out bench/results.json] [--tiles 1500]
+
+Figures (written to --out and printed):
+- pipeline_vs_bare: the Spark scoring job's tiles/s over bare Featurizer + head calls on the same
+  tiles already in memory (same model, same process budget of 2 cores); JVM start-up excluded and
+  reported separately; the job's first (cold) run is reported too.
+- read_vs_raw: LandShift tile reads (windowed, resampled to the model input) over a plain
+  sequential rasterio read of the same windows at native resolution.
+- scaling_2_vs_1: the job's tiles/s on local[2] over local[1].
+- peak_rss_mb: peak RSS of the scoring Python worker and of the executor JVM, for a large scene
+  (a ~20,000 x 20,000 px mosaic VRT of the real NAIP scenes) and for the small real scene.
+- tiles_per_second: absolute figures (reported, not asserted).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import resource
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("LANDSHIFT_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
+MODEL = "landshift-mobilenetv2"
+LARGE_SIDE_PX = 20_000
+
+log = logging.getLogger("bench")
+
+
+def build_mosaic_vrt(scene: Path, path: Path, side_px: int) -> None:
+    """A VRT of ``side_px`` square repeating the real scene, georeferenced on the scene's CRS."""
+    import rasterio
+
+    with rasterio.open(scene) as src:
+        width, height, transform, crs = src.width, src.height, src.transform, src.crs
+        block = src.block_shapes[0]
+    reps_x, reps_y = -(-side_px // width), -(-side_px // height)
+    bands = []
+    for band in range(1, 5):
+        sources = []
+        for j in range(reps_y):
+            for i in range(reps_x):
+                x, y = i * width, j * height
+                w, h = min(width, side_px - x), min(height, side_px - y)
+                sources.append(
+                    f'<SimpleSource><SourceFilename relativeToVRT="0">{scene}</SourceFilename>'
+                    f"<SourceBand>{band}</SourceBand>"
+                    f'<SourceProperties RasterXSize="{width}" RasterYSize="{height}" DataType="Byte" '
+                    f'BlockXSize="{block[1]}" BlockYSize="{block[0]}"/>'
+                    f'<SrcRect xOff="0" yOff="0" xSize="{w}" ySize="{h}"/>'
+                    f'<DstRect xOff="{x}" yOff="{y}" xSize="{w}" ySize="{h}"/></SimpleSource>'
+                )
+        bands.append(
+            f'<VRTRasterBand dataType="Byte" band="{band}"><NoDataValue>0</NoDataValue>{"".join(sources)}</VRTRasterBand>'
+        )
+    geo = ", ".join(str(v) for v in (transform.c, transform.a, 0.0, transform.f, 0.0, transform.e))
+    path.write_text(
+        f'<VRTDataset rasterXSize="{side_px}" rasterYSize="{side_px}"><SRS>{crs.to_wkt()}</SRS>'
+        f"<GeoTransform>{geo}</GeoTransform>{''.join(bands)}</VRTDataset>"
+    )
+
+
+def spread_sample(tiles: pd.DataFrame, count: int, tiles_per_task: int) -> pd.DataFrame:
+    """``count`` tiles spread evenly over a tiles table, re-chunked in raster order."""
+    step = max(1, len(tiles) // count)
+    sample = tiles.iloc[::step].head(count).reset_index(drop=True)
+    return sample.assign(chunk=np.arange(len(sample)) // tiles_per_task)
+
+
+def spark_session(master: str):
+    """A fresh local session; returns it and its start-up seconds."""
+    from pyspark.sql import SparkSession
+
+    started = time.perf_counter()
+    session = (
+        SparkSession.builder.master(master)
+        .appName(f"landshift-bench-{master}")
+        .config("spark.ui.enabled", "false")
+        .config("spark.driver.host", "127.0.0.1")
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .config("spark.sql.execution.arrow.maxRecordsPerBatch", "1024")
+        .config("spark.python.worker.reuse", "true")
+        .getOrCreate()
+    )
+    session.range(1).count()
+    return session, time.perf_counter() - started
+
+
+def worker_peak_rss(config, tiles_uri: str, spark) -> tuple[float, float, float]:
+    """Score a tiles table and return (tiles/s, peak Python-worker RSS MB, JVM RSS MB)."""
+    import psutil
+
+    from landshift.lake import open_lake, read_table
+    from landshift.scoring import score_partitions
+
+    tiles = read_table(open_lake(config.lake_root), tiles_uri)
+    score = score_partitions(config)
+
+    def scored_with_rss(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        count = sum(len(f) for f in score(frames))
+        yield pd.DataFrame({"tiles": [count], "rss_kb": [resource.getrusage(resource.RUSAGE_SELF).ru_maxrss]})
+
+    frame = spark.createDataFrame(
+        tiles[["tile_id", "col", "row", "scene_uri", "chunk", "band_stats"]],
+        schema="tile_id string, col int, row int, scene_uri string, chunk int, band_stats array<double>",
+    ).repartitionByRange(int(tiles["chunk"].nunique()), "chunk")
+    started = time.perf_counter()
+    rows = frame.mapInPandas(scored_with_rss, "tiles long, rss_kb long").collect()
+    elapsed = time.perf_counter() - started
+    jvm_pid = int(spark.sparkContext._jvm.java.lang.ProcessHandle.current().pid())
+    jvm_rss = psutil.Process(jvm_pid).memory_info().rss / 2**20
+    return sum(r["tiles"] for r in rows) / elapsed, max(r["rss_kb"] for r in rows) / 1024, jvm_rss
+
+
+def read_throughput(scene_path: str, tiles: pd.DataFrame, grid, size_px: int) -> tuple[float, float]:
+    """(LandShift tile reads/s, plain native window reads/s) over the same windows, one thread."""
+    import rasterio
+    from rasterio.windows import from_bounds
+
+    from landshift.imagery import open_on_grid, read_tile
+
+    cells = [grid.tile(int(c), int(r)) for c, r in zip(tiles["col"], tiles["row"], strict=True)]
+    with rasterio.open(scene_path) as src:
+        started = time.perf_counter()
+        for cell in cells:
+            src.read(window=from_bounds(*cell.bounds, transform=src.transform))
+        raw = len(cells) / (time.perf_counter() - started)
+    with open_on_grid(scene_path, grid) as src:
+        started = time.perf_counter()
+        for cell in cells:
+            read_tile(src, cell, size_px)
+        ours = len(cells) / (time.perf_counter() - started)
+    return ours, raw
+
+
+def bare_throughput(lake, tiles: pd.DataFrame, grid, batch_size: int) -> tuple[float, int]:
+    """tiles/s of the model alone (Featurizer + head) on tiles already in memory."""
+    from landshift.imagery import open_on_grid, read_tile
+    from landshift.lake import local_copy
+    from landshift.model import Featurizer
+    from landshift.registry import resolve_version
+
+    version = resolve_version(lake, MODEL, "production")
+    with local_copy(lake, version.spec.weights_uri) as weights:
+        featurizer = Featurizer(version.spec, weights)
+    size = version.spec.input_size
+    pixels, stats = [], []
+    for scene_uri, group in tiles.groupby("scene_uri", sort=False):
+        with open_on_grid(lake.gdal_path(scene_uri), grid) as src:
+            for c, r, s in zip(group["col"], group["row"], group["band_stats"], strict=True):
+                pixels.append(read_tile(src, grid.tile(int(c), int(r)), size)[0])
+                stats.append(np.asarray(s, dtype=np.float32).reshape(4, 2))
+    pixels, stats = np.stack(pixels), np.stack(stats)
+    version.head.predict_proba(featurizer.features(pixels[:batch_size], stats[:batch_size]))  # warm-up
+    started = time.perf_counter()
+    for start in range(0, len(pixels), batch_size):
+        features = featurizer.features(pixels[start : start + batch_size], stats[start : start + batch_size])
+        version.head.predict_proba(features)
+    return len(pixels) / (time.perf_counter() - started), size
+
+
+def train_model(lake, spark) -> str:
+    """Register a model through the real training stages (features on Spark)."""
+    from landshift.regions import get_region
+    from landshift.scoring import ScoringConfig, run_scoring
+    from landshift.train_run import TrainingRequest, prepare, train_and_register
+
+    request = TrainingRequest(lake.root, get_region("nd-pothole"), (2009, 2014), MODEL)
+    prepared = prepare(request)
+    config = ScoringConfig(
+        lake.root, "", "", prepared["crs"], prepared["tile_size_m"], emit_features=True, spec_uri=prepared["spec_uri"]
+    )
+    run_scoring(spark, config, prepared["tiles_uri"], prepared["features_uri"])
+    return train_and_register(request, prepared)["model_version"]
+
+
+def main(argv: list[str]) -> int:
+    """Run every benchmark and write the results."""
+    parser = argparse.ArgumentParser(description="LandShift scoring benchmarks")
+    parser.add_argument("--out", default=str(REPO_ROOT / "bench" / "results.json"))
+    parser.add_argument("--tiles", type=int, default=1500, help="tiles per throughput run")
+    parser.add_argument("--tiles-per-task", type=int, default=64)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+    from landshift.demo import seed_lake
+    from landshift.grid import TileGrid
+    from landshift.lake import LocalLake, write_table
+    from landshift.planning import plan_tiles
+    from landshift.scoring import ScoringConfig, run_scoring
+
+    results: dict = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version()}}
+    with tempfile.TemporaryDirectory(prefix="landshift-bench-") as tmp:
+        lake = LocalLake(tmp)
+        seed_lake(SHARED_DATA, lake)
+        grid = TileGrid("EPSG:26914", 224)
+        scene = lake.uri("raw", "imagery", "nd-pothole", "2020", "m_4709963_se_14_1_20200831.tif")
+        mosaic = Path(tmp, "mosaic_20000.vrt")
+        build_mosaic_vrt(Path(scene), mosaic, LARGE_SIDE_PX)
+        small = plan_tiles(lake, [scene], grid, None, args.tiles_per_task).tiles
+        large_all = plan_tiles(lake, [str(mosaic)], grid, None, args.tiles_per_task).tiles
+        large = spread_sample(large_all, args.tiles, args.tiles_per_task)
+        small_uri, large_uri = lake.uri("bench", "small.parquet"), lake.uri("bench", "large.parquet")
+        write_table(lake, small_uri, small)
+        write_table(lake, large_uri, large)
+        results["inputs"] = {
+            "small_scene_tiles": len(small),
+            "large_scene_px": LARGE_SIDE_PX,
+            "large_scene_tiles": len(large_all),
+            "large_sample_tiles": len(large),
+        }
+
+        spark, jvm_start = spark_session("local[2]")
+        version = train_model(lake, spark)
+        config = ScoringConfig(lake.root, MODEL, version, "EPSG:26914", 224.0)
+        out = lake.uri("bench", "scored")
+        cold = run_scoring(spark, config, large_uri, out)["tiles_per_second"]
+        warm2 = run_scoring(spark, config, large_uri, out)["tiles_per_second"]
+        large_tps, large_worker_rss, large_jvm_rss = worker_peak_rss(config, large_uri, spark)
+        spark.stop()
+
+        spark, _ = spark_session("local[2]")
+        _, small_worker_rss, small_jvm_rss = worker_peak_rss(config, small_uri, spark)
+        spark.stop()
+
+        spark, _ = spark_session("local[1]")
+        run_scoring(spark, config, large_uri, out)
+        warm1 = run_scoring(spark, config, large_uri, out)["tiles_per_second"]
+        spark.stop()
+
+        bare, size_px = bare_throughput(lake, large, grid, batch_size=64)
+        ours_read, raw_read = read_throughput(str(mosaic), large, grid, size_px)
+
+    results.update(
+        {
+            "pipeline_vs_bare": round(warm2 / bare, 3),
+            "pipeline_cold_vs_bare": round(cold / bare, 3),
+            "read_vs_raw": round(ours_read / raw_read, 3),
+            "scaling_2_vs_1": round(warm2 / warm1, 3),
+            "peak_rss_mb": {
+                "large_scene_python_worker": round(large_worker_rss, 1),
+                "small_scene_python_worker": round(small_worker_rss, 1),
+                "large_over_small_python_worker": round(large_worker_rss / small_worker_rss, 3),
+                "large_scene_executor_jvm": round(large_jvm_rss, 1),
+                "small_scene_executor_jvm": round(small_jvm_rss, 1),
+            },
+            "tiles_per_second": {
+                "bare_model": round(bare, 1),
+                "pipeline_local2_warm": round(warm2, 1),
+                "pipeline_local2_cold": round(cold, 1),
+                "pipeline_local1_warm": round(warm1, 1),
+                "pipeline_local2_rss_run": round(large_tps, 1),
+                "tile_read_resampled": round(ours_read, 1),
+                "tile_read_native": round(raw_read, 1),
+            },
+            "jvm_startup_seconds": round(jvm_start, 2),
+            "model": {"name": MODEL, "version": version, "input_px": size_px},
+        }
+    )
+    Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
+    for key in ("pipeline_vs_bare", "pipeline_cold_vs_bare", "read_vs_raw", "scaling_2_vs_1"):
+        print(f"{key:>24}: {results[key]}")
+    print(f"{'peak_rss_mb':>24}: {json.dumps(results['peak_rss_mb'])}")
+    print(f"{'tiles_per_second':>24}: {json.dumps(results['tiles_per_second'])}")
+    print(f"{'jvm_startup_seconds':>24}: {results['jvm_startup_seconds']}")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
