@@ -63,7 +63,8 @@ def build_mosaic_vrt(scene: Path, path: Path, side_px: int) -> None:
                     f'<DstRect xOff="{x}" yOff="{y}" xSize="{w}" ySize="{h}"/></SimpleSource>'
                 )
         bands.append(
-            f'<VRTRasterBand dataType="Byte" band="{band}"><NoDataValue>0</NoDataValue>{"".join(sources)}</VRTRasterBand>'
+            f'<VRTRasterBand dataType="Byte" band="{band}"><NoDataValue>0</NoDataValue>'
+            f"{''.join(sources)}</VRTRasterBand>"
         )
     geo = ", ".join(str(v) for v in (transform.c, transform.a, 0.0, transform.f, 0.0, transform.e))
     path.write_text(
