@@ -114,8 +114,8 @@ def worker_peak_rss(config, tiles_uri: str, spark) -> tuple[float, float, float]
         yield pd.DataFrame({"tiles": [count], "rss_kb": [resource.getrusage(resource.RUSAGE_SELF).ru_maxrss]})
 
     frame = spark.createDataFrame(
-        tiles[["tile_id", "col", "row", "scene_uri", "chunk", "band_stats"]],
-        schema="tile_id string, col int, row int, scene_uri string, chunk int, band_stats array<double>",
+        tiles[["tile_id", "col", "row", "scene_uri", "chunk", "scene_stats"]],
+        schema="tile_id string, col int, row int, scene_uri string, chunk int, scene_stats array<double>",
     ).repartitionByRange(int(tiles["chunk"].nunique()), "chunk")
     started = time.perf_counter()
     rows = frame.mapInPandas(scored_with_rss, "tiles long, rss_kb long").collect()
@@ -160,9 +160,9 @@ def bare_throughput(lake, tiles: pd.DataFrame, grid, batch_size: int) -> tuple[f
     pixels, stats = [], []
     for scene_uri, group in tiles.groupby("scene_uri", sort=False):
         with open_on_grid(lake.gdal_path(scene_uri), grid) as src:
-            for c, r, s in zip(group["col"], group["row"], group["band_stats"], strict=True):
+            for c, r, s in zip(group["col"], group["row"], group["scene_stats"], strict=True):
                 pixels.append(read_tile(src, grid.tile(int(c), int(r)), size)[0])
-                stats.append(np.asarray(s, dtype=np.float32).reshape(4, 2))
+                stats.append(np.asarray(s, dtype=np.float32))
     pixels, stats = np.stack(pixels), np.stack(stats)
     version.head.predict_proba(featurizer.features(pixels[:batch_size], stats[:batch_size]))  # warm-up
     started = time.perf_counter()

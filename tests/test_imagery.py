@@ -7,7 +7,7 @@ import rasterio
 from conftest import NAIP_2009, ND_CRS, SHARED_DATA
 from landshift.errors import InputError
 from landshift.grid import TileGrid
-from landshift.imagery import band_percentiles, inspect_scene, open_on_grid, read_tile
+from landshift.imagery import inspect_scene, open_on_grid, read_tile, scene_stats
 
 GRID = TileGrid(ND_CRS, 224)
 
@@ -46,11 +46,13 @@ def test_scene_in_another_utm_zone_is_warped_onto_the_grid():
     assert best > 0.9
 
 
-def test_band_percentiles_show_the_dark_nir_of_2014():
-    stats_2009 = band_percentiles(str(NAIP_2009), GRID)
-    stats_2014 = band_percentiles(str(SHARED_DATA / "naip-nd" / "m_4709963_se_14_1_20140720.tif"), GRID)
-    assert len(stats_2009) == 4
-    assert stats_2014[3][1] < stats_2009[3][1] - 20  # NIR p98 much darker in 2014
+def test_scene_stats_adapt_to_the_dark_nir_of_2014():
+    stats_2009 = scene_stats(str(NAIP_2009), GRID)
+    stats_2014 = scene_stats(str(SHARED_DATA / "naip-nd" / "m_4709963_se_14_1_20140720.tif"), GRID)
+    assert len(stats_2009) == len(stats_2014) == 9
+    assert stats_2014[7] < stats_2009[7] - 20  # NIR p98 much darker in 2014
+    # The NDWI water threshold adapts: the dark NIR raises every NDWI, and the threshold with it.
+    assert stats_2014[8] > stats_2009[8] + 0.1
 
 
 def _write(path, count=4, crs=ND_CRS, transform=None, dtype="uint8"):

@@ -154,10 +154,24 @@ def _read_clipped(src: WarpedVRT, window: Window, size_px: int, bands: tuple[int
     return pixels
 
 
-def band_percentiles(
-    path: str, grid: TileGrid, low: float = 2.0, high: float = 98.0, max_side_px: int = 1024
-) -> list[tuple[float, float]]:
-    """Per-band (low, high) percentiles of a scene's valid pixels, read from a decimated view."""
+def otsu_threshold(values: np.ndarray, bins: int = 256) -> float:
+    """The threshold that best splits ``values`` into two classes (Otsu's method)."""
+    counts, edges = np.histogram(values, bins=bins)
+    centres = (edges[:-1] + edges[1:]) / 2
+    below = np.cumsum(counts).astype(np.float64)
+    above = below[-1] - below
+    below_sum = np.cumsum(counts * centres)
+    between = (below_sum[-1] * below / below[-1] - below_sum) ** 2 / np.maximum(below * above, 1.0)
+    return float(centres[int(np.argmax(between))])
+
+
+def scene_stats(path: str, grid: TileGrid, max_side_px: int = 1024) -> list[float]:
+    """Per-scene radiometry, read from a decimated view: the (p2, p98) of each band, then the
+    Otsu threshold of NDWI = (green - nir) / (green + nir) that splits water from land.
+
+    Both adapt to each acquisition (sensor, season, sun), so features built on them travel
+    between vintages (see the dark-NIR 2014 scene).
+    """
     with open_on_grid(path, grid) as src:
         scale = max(1.0, max(src.width, src.height) / max_side_px)
         shape = (src.count, int(src.height / scale), int(src.width / scale))
@@ -166,4 +180,11 @@ def band_percentiles(
     valid = (pixels != nodata).any(axis=0)
     if not valid.any():
         raise InputError(f"{path}: holds no valid pixels")
-    return [(float(np.percentile(band[valid], low)), float(np.percentile(band[valid], high))) for band in pixels]
+    percentiles = [
+        value
+        for band in pixels[:REQUIRED_BAND_COUNT]
+        for value in (float(np.percentile(band[valid], 2.0)), float(np.percentile(band[valid], 98.0)))
+    ]
+    green, nir = pixels[1][valid].astype(np.float64), pixels[3][valid].astype(np.float64)
+    ndwi = (green - nir) / np.maximum(green + nir, 1.0)
+    return [*percentiles, otsu_threshold(ndwi)]

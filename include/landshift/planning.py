@@ -9,13 +9,13 @@ import pandas as pd
 
 from landshift.errors import InputError, NotFoundError
 from landshift.grid import Bounds, TileGrid
-from landshift.imagery import SceneInfo, band_percentiles, inspect_scene
+from landshift.imagery import SceneInfo, inspect_scene, scene_stats
 from landshift.lake import Lake
 
 log = logging.getLogger(__name__)
 
 SCENE_SUFFIXES = (".tif", ".tiff")
-TILE_COLUMNS = ["tile_id", "col", "row", "scene_uri", "chunk", "band_stats"]
+TILE_COLUMNS = ["tile_id", "col", "row", "scene_uri", "chunk", "scene_stats"]
 DEFAULT_TILES_PER_TASK = 64
 
 
@@ -88,7 +88,7 @@ def plan_tiles(
     rows: list[dict] = []
     chunk_base = 0
     for scene, scene_uri in zip(scenes, scene_uris, strict=True):
-        stats = [value for pair in band_percentiles(scene.uri, grid) for value in pair]
+        stats = scene_stats(scene.uri, grid)
         scene_tiles = [tile for tile in grid.tiles_in(coverage) if _best_scene(tile.bounds, scenes) is scene]
         for index, tile in enumerate(scene_tiles):
             rows.append(
@@ -98,7 +98,7 @@ def plan_tiles(
                     "row": tile.row,
                     "scene_uri": scene_uri,
                     "chunk": chunk_base + index // max(1, tiles_per_task),
-                    "band_stats": stats,
+                    "scene_stats": stats,
                 }
             )
         chunk_base += -(-len(scene_tiles) // max(1, tiles_per_task))

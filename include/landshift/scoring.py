@@ -160,7 +160,7 @@ class TileBatch:
 
     rows: pd.DataFrame
     pixels: np.ndarray
-    band_stats: np.ndarray
+    scene_stats: np.ndarray
     valid_fraction: np.ndarray
 
 
@@ -179,7 +179,7 @@ def read_batches(tiles: pd.DataFrame, config: ScoringConfig, gdal_path) -> Itera
                 yield TileBatch(
                     rows=rows,
                     pixels=np.stack([pixels for pixels, _ in reads]),
-                    band_stats=np.stack([np.asarray(s, dtype=np.float32).reshape(4, 2) for s in rows["band_stats"]]),
+                    scene_stats=np.stack([np.asarray(s, dtype=np.float32) for s in rows["scene_stats"]]),
                     valid_fraction=np.array([valid for _, valid in reads]),
                 )
 
@@ -215,7 +215,7 @@ def score_batch(batch: TileBatch, config: ScoringConfig) -> pd.DataFrame:
     )
     if not keep.any():
         return _with_feature_columns(out, config, None)
-    pixels, stats = batch.pixels[keep], batch.band_stats[keep]
+    pixels, stats = batch.pixels[keep], batch.scene_stats[keep]
     if config.emit_features:
         return _feature_rows(out[keep].reset_index(drop=True), pixels, stats, model.featurizer, config)
     features = model.featurizer.features(pixels, stats)
@@ -316,8 +316,8 @@ def run_scoring(spark, config: ScoringConfig, tiles_uri: str, out_uri: str) -> d
         config.model_version,
     )
     frame = spark.createDataFrame(
-        tiles[["tile_id", "col", "row", "scene_uri", "chunk", "band_stats"]],
-        schema="tile_id string, col int, row int, scene_uri string, chunk int, band_stats array<double>",
+        tiles[["tile_id", "col", "row", "scene_uri", "chunk", "scene_stats"]],
+        schema="tile_id string, col int, row int, scene_uri string, chunk int, scene_stats array<double>",
     ).repartitionByRange(chunks, "chunk")
     staging_uri = lake.uri("staging", uuid.uuid4().hex[:12])
     started = time.perf_counter()

@@ -152,17 +152,15 @@ def train_and_register(request: TrainingRequest, prepared: dict) -> dict:
     """Train the head, evaluate it honestly, register the version and move the alias."""
     from landshift.model import ModelSpec
     from landshift.registry import register_version, set_alias
-    from landshift.training import evaluate_and_fit
+    from landshift.model import SPECTRAL_FEATURE_NAMES
+    from landshift.training import HeadSettings, evaluate_and_fit
 
     lake = open_lake(request.lake_root)
     table, features = feature_matrix(lake, prepared)
     spec = ModelSpec.from_dict(read_json(lake, prepared["spec_uri"]))
+    settings = HeadSettings(spectral_count=len(SPECTRAL_FEATURE_NAMES) if spec.spectral_features else 0)
     head, legend, metrics = evaluate_and_fit(
-        table,
-        features,
-        DEFAULT_LEGEND,
-        seed=request.seed,
-        min_agreement=request.min_agreement,
+        table, features, DEFAULT_LEGEND, seed=request.seed, min_agreement=request.min_agreement, settings=settings
     )
     training = {
         "region": request.region.id,

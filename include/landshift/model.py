@@ -1,0 +1,236 @@
+"""Models: the spec, frozen backbones loaded from weight files, the featurizer and the head.
+
+The :class:`Featurizer` is the one path from a uint8 RGBN tile to a feature vector: training
+and scoring both call it, so a tile is preprocessed identically in both. TensorFlow is imported
+only when a backbone is built, so importing this module is cheap.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+from dataclasses import asdict, dataclass, fields
+
+import numpy as np
+
+from landshift.errors import InputError, IntegrityError
+
+log = logging.getLogger(__name__)
+
+# Band indexes (0-based) of RGBN tiles mapped onto a backbone's three input channels.
+COMPOSITES: dict[str, tuple[int, int, int]] = {"rgb": (0, 1, 2), "nir-r-g": (3, 0, 1)}
+NORMALIZATIONS = ("none", "scene-percentile")
+BACKBONES = ("mobilenet_v2", "resnet50", "efficientnet_b0")
+# Per-tile shares of pixels whose NDWI exceeds the scene's Otsu water threshold (and +-0.1),
+# and the tile's mean NDWI relative to that threshold: radiometry-invariant water evidence.
+SPECTRAL_FEATURE_NAMES = ("water_share", "water_share_strict", "water_share_loose", "ndwi_mean_minus_threshold")
+SCENE_STATS_LENGTH = 9
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """How tiles become features: backbone, weights, input size, bands and preprocessing."""
+
+    backbone: str = "mobilenet_v2"
+    alpha: float = 0.35
+    weights_uri: str = ""
+    weights_sha256: str = ""
+    input_size: int = 96
+    composite: str = "nir-r-g"
+    normalization: str = "scene-percentile"
+    spectral_features: bool = True
+
+    def __post_init__(self) -> None:
+        if self.backbone not in BACKBONES:
+            raise InputError(f"unknown backbone {self.backbone!r}; supported: {list(BACKBONES)}")
+        if self.composite not in COMPOSITES:
+            raise InputError(f"unknown band composite {self.composite!r}; supported: {list(COMPOSITES)}")
+        if self.normalization not in NORMALIZATIONS:
+            raise InputError(f"unknown normalization {self.normalization!r}; supported: {list(NORMALIZATIONS)}")
+        if not 32 <= int(self.input_size) <= 512:
+            raise InputError(f"input_size must lie in 32..512 px, got {self.input_size}")
+
+    def to_dict(self) -> dict:
+        """A JSON-ready dict."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict) -> ModelSpec:
+        """Rebuild a spec; unknown keys are an error (a spec is a contract)."""
+        known = {f.name for f in fields(cls)}
+        unknown = set(raw) - known
+        if unknown:
+            raise InputError(f"unknown model spec fields {sorted(unknown)}")
+        return cls(**{**raw, "input_size": int(raw.get("input_size", cls.input_size))})
+
+
+def sha256_of(path: str) -> str:
+    """sha256 hex digest of a file."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def build_backbone(spec: ModelSpec):
+    """The Keras convolutional base of ``spec`` with global average pooling, no weights."""
+    import keras
+
+    shape = (spec.input_size, spec.input_size, 3)
+    if spec.backbone == "mobilenet_v2":
+        return keras.applications.MobileNetV2(
+            input_shape=shape, alpha=spec.alpha, include_top=False, weights=None, pooling="avg"
+        )
+    if spec.backbone == "resnet50":
+        return keras.applications.ResNet50(input_shape=shape, include_top=False, weights=None, pooling="avg")
+    return keras.applications.EfficientNetB0(input_shape=shape, include_top=False, weights=None, pooling="avg")
+
+
+def load_backbone(spec: ModelSpec, weights_path: str):
+    """The frozen backbone with its weights, after checking the file's sha256 against the spec."""
+    actual = sha256_of(weights_path)
+    if spec.weights_sha256 and actual != spec.weights_sha256:
+        raise IntegrityError(
+            f"backbone weights {weights_path} have sha256 {actual}, the model spec expects {spec.weights_sha256}"
+        )
+    model = build_backbone(spec)
+    model.load_weights(weights_path)
+    model.trainable = False
+    return model
+
+
+def preprocess_input(spec: ModelSpec, channels: np.ndarray):
+    """The backbone's own input scaling of 0-255 float channels."""
+    import keras
+
+    module = {
+        "mobilenet_v2": keras.applications.mobilenet_v2,
+        "resnet50": keras.applications.resnet50,
+        "efficientnet_b0": keras.applications.efficientnet,
+    }[spec.backbone]
+    return module.preprocess_input(channels)
+
+
+def check_scene_stats(scene_stats: np.ndarray, count: int) -> np.ndarray:
+    """Scene stats as float32 [N, 9]: (p2, p98) of R, G, B, NIR, then the NDWI water threshold."""
+    stats = np.asarray(scene_stats, dtype=np.float32)
+    if stats.shape != (count, SCENE_STATS_LENGTH):
+        raise InputError(f"scene stats must be [N, {SCENE_STATS_LENGTH}], got {stats.shape}")
+    return stats
+
+
+def normalized_bands(tiles: np.ndarray, scene_stats: np.ndarray, normalization: str) -> np.ndarray:
+    """RGBN tiles as float32 0-255, stretched per scene between its band percentiles if asked."""
+    values = tiles.astype(np.float32)
+    if normalization == "none":
+        return values
+    percentiles = scene_stats[:, :8].reshape(-1, 4, 2)
+    low = percentiles[:, None, None, :, 0]
+    high = percentiles[:, None, None, :, 1]
+    return np.clip((values - low) / np.maximum(high - low, 1.0) * 255.0, 0.0, 255.0)
+
+
+def spectral_features(tiles: np.ndarray, scene_stats: np.ndarray) -> np.ndarray:
+    """Water evidence per tile from raw NDWI against each scene's own Otsu threshold."""
+    green, nir = tiles[..., 1].astype(np.float32), tiles[..., 3].astype(np.float32)
+    ndwi = (green - nir) / np.maximum(green + nir, 1.0)
+    valid = (tiles != 0).any(axis=-1)
+    count = np.maximum(valid.sum(axis=(1, 2)), 1)
+    threshold = scene_stats[:, 8][:, None, None]
+
+    def share(mask: np.ndarray) -> np.ndarray:
+        return (mask & valid).sum(axis=(1, 2)) / count
+
+    relative = ((ndwi - threshold) * valid).sum(axis=(1, 2)) / count
+    features = [share(ndwi > threshold), share(ndwi > threshold + 0.1), share(ndwi > threshold - 0.1), relative]
+    return np.stack(features, axis=1).astype(np.float32)
+
+
+class Featurizer:
+    """Tiles to feature vectors: preprocessing, the frozen backbone, optional spectral features."""
+
+    def __init__(self, spec: ModelSpec, weights_path: str) -> None:
+        self.spec = spec
+        self.backbone = load_backbone(spec, weights_path)
+
+    @property
+    def spectral_count(self) -> int:
+        """How many spectral features follow the embedding in each feature vector."""
+        return len(SPECTRAL_FEATURE_NAMES) if self.spec.spectral_features else 0
+
+    def backbone_input(self, tiles: np.ndarray, scene_stats: np.ndarray) -> np.ndarray:
+        """The backbone's input batch for uint8 RGBN tiles [N, S, S, 4]."""
+        bands = normalized_bands(tiles, scene_stats, self.spec.normalization)
+        channels = bands[..., list(COMPOSITES[self.spec.composite])]
+        return np.asarray(preprocess_input(self.spec, channels), dtype=np.float32)
+
+    def features(self, tiles: np.ndarray, scene_stats: np.ndarray) -> np.ndarray:
+        """Feature vectors [N, D] of uint8 RGBN tiles [N, S, S, 4] and their scenes' stats [N, 9]."""
+        if tiles.ndim != 4 or tiles.shape[-1] != 4:
+            raise InputError(f"tiles must be [N, S, S, 4] RGBN, got shape {tiles.shape}")
+        if tiles.shape[1:3] != (self.spec.input_size, self.spec.input_size):
+            raise InputError(f"tiles are {tiles.shape[1:3]} px, the model expects {self.spec.input_size}")
+        stats = check_scene_stats(scene_stats, len(tiles))
+        embeddings = np.asarray(self.backbone(self.backbone_input(tiles, stats), training=False), dtype=np.float32)
+        if not self.spec.spectral_features:
+            return embeddings
+        return np.concatenate([embeddings, spectral_features(tiles, stats)], axis=1)
+
+
+def augment(tiles: np.ndarray) -> list[np.ndarray]:
+    """The 8 flips and rotations of a batch of tiles (aerial imagery has no 'up')."""
+    variants = []
+    for flipped in (tiles, tiles[:, :, ::-1]):
+        for quarter_turns in range(4):
+            variants.append(np.ascontiguousarray(np.rot90(flipped, quarter_turns, axes=(1, 2))))
+    return variants
+
+
+@dataclass(frozen=True)
+class Head:
+    """A softmax head: project features (PCA of the embedding, spectral features passed through),
+    standardise, then a linear layer. Pure numpy to apply."""
+
+    offset: np.ndarray
+    projection: np.ndarray
+    mean: np.ndarray
+    scale: np.ndarray
+    weights: np.ndarray
+    bias: np.ndarray
+    class_codes: tuple[int, ...]
+
+    def inputs(self, features: np.ndarray) -> np.ndarray:
+        """The standardised projected features the linear layer sees."""
+        return ((features - self.offset) @ self.projection - self.mean) / self.scale
+
+    def predict_proba(self, features: np.ndarray) -> np.ndarray:
+        """Class probabilities [N, C] in ``class_codes`` order."""
+        scores = self.inputs(features) @ self.weights + self.bias
+        scores -= scores.max(axis=1, keepdims=True)
+        exp = np.exp(scores)
+        return exp / exp.sum(axis=1, keepdims=True)
+
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        """The most probable class code per row."""
+        return np.asarray(self.class_codes)[self.predict_proba(features).argmax(axis=1)]
+
+    def to_bytes(self) -> bytes:
+        """An .npz serialisation (deterministic for identical heads)."""
+        buffer = io.BytesIO()
+        arrays = {name: getattr(self, name).astype(np.float32) for name in HEAD_ARRAYS}
+        np.savez(buffer, **arrays, class_codes=np.asarray(self.class_codes, dtype=np.int32))
+        return buffer.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Head:
+        """Load a head written by :meth:`to_bytes`."""
+        with np.load(io.BytesIO(data)) as arrays:
+            return cls(
+                **{name: arrays[name] for name in HEAD_ARRAYS},
+                class_codes=tuple(int(c) for c in arrays["class_codes"]),
+            )
+
+
+HEAD_ARRAYS = ("offset", "projection", "mean", "scale", "weights", "bias")

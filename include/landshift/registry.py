@@ -1,0 +1,168 @@
+"""The model registry in the lake: immutable numbered versions and movable aliases.
+
+``models/<name>/<version>/`` holds head.npz, spec.json, legend.json, metrics.json,
+training.json and model_card.md. Registering content identical to an existing version (same
+fingerprint) returns that version; nothing is ever overwritten. ``models/<name>/aliases/<a>.json``
+points an alias (e.g. ``production``) at a version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from landshift.errors import InputError, IntegrityError, NotFoundError
+from landshift.lake import Lake, read_json, write_json
+from landshift.legend import Legend
+from landshift.model import Head, ModelSpec
+
+log = logging.getLogger(__name__)
+
+NAME_PATTERN = re.compile(r"^[a-z][a-z0-9._-]{1,62}$")
+VERSION_FILES = ("head.npz", "spec.json", "legend.json", "metrics.json", "training.json", "model_card.md")
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """One registered version, loaded."""
+
+    name: str
+    version: str
+    uri: str
+    spec: ModelSpec
+    head: Head
+    legend: Legend
+    metrics: dict
+    fingerprint: str
+
+
+def _check_name(name: str) -> str:
+    if not NAME_PATTERN.match(name or ""):
+        raise InputError(f"model name {name!r} must be lowercase letters, digits, '.', '_' or '-'")
+    return name
+
+
+def model_root(lake: Lake, name: str) -> str:
+    """Folder of a model's versions and aliases."""
+    return lake.uri("models", _check_name(name))
+
+
+def list_versions(lake: Lake, name: str) -> list[str]:
+    """Registered version ids, oldest first."""
+    root = model_root(lake, name)
+    ids = {uri[len(root) :].strip("/").split("/")[0] for uri in lake.list_files(root, "spec.json")}
+    return sorted((v for v in ids if v.isdigit()), key=int)
+
+
+def list_aliases(lake: Lake, name: str) -> dict[str, str]:
+    """Alias -> version."""
+    root = f"{model_root(lake, name)}/aliases"
+    return {Path(uri).stem: read_json(lake, uri)["version"] for uri in lake.list_files(root, ".json")}
+
+
+def fingerprint_of(spec: ModelSpec, head: Head, legend: Legend) -> str:
+    """Content hash of what decides a version's predictions."""
+    digest = hashlib.sha256()
+    digest.update(json.dumps(spec.to_dict(), sort_keys=True).encode())
+    digest.update(head.to_bytes())
+    digest.update(json.dumps(legend.to_dict(), sort_keys=True).encode())
+    return digest.hexdigest()
+
+
+def model_card(name: str, version: str, spec: ModelSpec, legend: Legend, metrics: dict, training: dict) -> str:
+    """A short Markdown model card."""
+    cross = metrics.get("cross_year") or {}
+    blocked = metrics.get("spatial_blocks") or {}
+    return "\n".join(
+        [
+            f"# {name} version {version}",
+            "",
+            f"Frozen ImageNet {spec.backbone} backbone ({spec.input_size} px, {spec.composite} composite, "
+            f"{spec.normalization} normalisation, spectral features {'on' if spec.spectral_features else 'off'}) "
+            "with a softmax head trained on prior land-cover labels.",
+            "",
+            f"- Classes: {', '.join(f'{c.code} {c.name}' for c in legend.classes)}",
+            f"- Training data: region {training.get('region')}, label years {training.get('label_years')}",
+            f"- Cross-year accuracy: {cross.get('accuracy')} (kappa {cross.get('kappa')}), "
+            f"trained on {cross.get('train_year')}, tested on {cross.get('test_years')}",
+            f"- Spatially blocked validation accuracy: {blocked.get('accuracy')} (kappa {blocked.get('kappa')})",
+            f"- Backbone weights: {spec.weights_uri} (sha256 {spec.weights_sha256})",
+            "",
+            "Limits: labels from one annotator on 224 m cells; crop vs grassland is the weakest call.",
+            "",
+        ]
+    )
+
+
+def register_version(
+    lake: Lake, name: str, spec: ModelSpec, head: Head, legend: Legend, metrics: dict, training: dict
+) -> ModelVersion:
+    """Register a new immutable version, or return the existing one with identical content."""
+    fingerprint = fingerprint_of(spec, head, legend)
+    existing = list_versions(lake, name)
+    for version in existing:
+        stored = read_json(lake, f"{model_root(lake, name)}/{version}/training.json")
+        if stored.get("fingerprint") == fingerprint:
+            log.info("Model %s: identical to version %s, nothing registered", name, version)
+            return resolve_version(lake, name, version)
+    version = str(int(existing[-1]) + 1 if existing else 1)
+    uri = f"{model_root(lake, name)}/{version}"
+    if lake.exists(uri):
+        raise IntegrityError(f"model version {uri} exists already and is never overwritten")
+    with tempfile.TemporaryDirectory(prefix="landshift-model-") as tmp:
+        files = {
+            "head.npz": head.to_bytes(),
+            "spec.json": json.dumps(spec.to_dict(), indent=2, sort_keys=True).encode(),
+            "legend.json": legend.to_json().encode(),
+            "metrics.json": json.dumps(metrics, indent=2, sort_keys=True).encode(),
+            "training.json": json.dumps({**training, "fingerprint": fingerprint}, indent=2, sort_keys=True).encode(),
+            "model_card.md": model_card(name, version, spec, legend, metrics, training).encode(),
+        }
+        for file_name, content in files.items():
+            Path(tmp, file_name).write_bytes(content)
+        staging = lake.uri("staging", f"model-{name}-{version}-{fingerprint[:8]}")
+        lake.delete(staging)
+        lake.upload_dir(tmp, staging)
+        lake.move(staging, uri)
+    log.info("Registered model %s version %s at %s", name, version, uri)
+    return resolve_version(lake, name, version)
+
+
+def set_alias(lake: Lake, name: str, alias: str, version: str) -> None:
+    """Point ``alias`` at an existing version."""
+    if not NAME_PATTERN.match(alias or ""):
+        raise InputError(f"alias {alias!r} must be lowercase letters, digits, '.', '_' or '-'")
+    if version not in list_versions(lake, name):
+        raise NotFoundError(f"model {name} has no version {version!r}; versions: {list_versions(lake, name)}")
+    write_json(lake, f"{model_root(lake, name)}/aliases/{alias}.json", {"version": version})
+
+
+def resolve_version(lake: Lake, name: str, ref: str) -> ModelVersion:
+    """Load a version by id or alias; NotFoundError naming what exists."""
+    ref = str(ref)
+    versions = list_versions(lake, name)
+    version = ref
+    if ref not in versions:
+        aliases = list_aliases(lake, name)
+        if ref not in aliases:
+            raise NotFoundError(
+                f"model {name!r} has no version or alias {ref!r}; versions: {versions}, aliases: {sorted(aliases)}"
+            )
+        version = aliases[ref]
+    uri = f"{model_root(lake, name)}/{version}"
+    training = read_json(lake, f"{uri}/training.json")
+    return ModelVersion(
+        name=name,
+        version=version,
+        uri=uri,
+        spec=ModelSpec.from_dict(read_json(lake, f"{uri}/spec.json")),
+        head=Head.from_bytes(lake.read_bytes(f"{uri}/head.npz")),
+        legend=Legend.from_dict(read_json(lake, f"{uri}/legend.json")),
+        metrics=read_json(lake, f"{uri}/metrics.json"),
+        fingerprint=training.get("fingerprint", ""),
+    )

@@ -1,0 +1,161 @@
+"""Head training: agreement filter, spatially blocked split, class-weighted softmax regression."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from landshift.errors import InputError
+from landshift.evaluation import evaluate
+from landshift.legend import Legend
+from landshift.model import Head
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class HeadSettings:
+    """Softmax-regression hyper-parameters (chosen by the cross-year evaluation)."""
+
+    l2: float = 1e-2
+    learning_rate: float = 0.05
+    steps: int = 400
+    class_weighting: bool = True
+    pca_components: int = 64
+    spectral_count: int = 4
+
+
+def filter_by_agreement(table: pd.DataFrame, min_agreement: float) -> pd.DataFrame:
+    """Tiles whose majority label covers at least ``min_agreement`` of the tile."""
+    return table[table["prior_agreement"] >= min_agreement]
+
+
+def spatial_blocks(table: pd.DataFrame, block_tiles: int) -> pd.Series:
+    """Block id of each tile: squares of ``block_tiles`` x ``block_tiles`` neighbouring tiles."""
+    if block_tiles < 1:
+        raise InputError("block_tiles must be >= 1")
+    return (table["col"] // block_tiles).astype(str) + "_" + (table["row"] // block_tiles).astype(str)
+
+
+def blocked_split(
+    table: pd.DataFrame, block_tiles: int = 4, validation_share: float = 0.25, seed: int = 42
+) -> tuple[np.ndarray, np.ndarray]:
+    """Boolean train/validation masks assigning whole spatial blocks to one side.
+
+    Neighbouring tiles are correlated; a random tile split would flatter the score.
+    """
+    blocks = spatial_blocks(table, block_tiles)
+    unique = np.array(sorted(blocks.unique()))
+    rng = np.random.default_rng(seed)
+    chosen = set(rng.choice(unique, size=max(1, round(len(unique) * validation_share)), replace=False))
+    validation = blocks.isin(chosen).to_numpy()
+    return ~validation, validation
+
+
+def class_weights(labels: np.ndarray, codes: list[int]) -> np.ndarray:
+    """Per-sample weights inversely proportional to class frequency (mean 1)."""
+    counts = {code: int((labels == code).sum()) for code in codes}
+    weights = np.array([len(labels) / (len(codes) * counts[label]) for label in labels], dtype=np.float64)
+    return weights / weights.mean()
+
+
+def fit_projection(features: np.ndarray, settings: HeadSettings) -> tuple[np.ndarray, np.ndarray]:
+    """(offset, projection): PCA of the embedding columns, the trailing spectral columns kept as they are."""
+    spectral = min(settings.spectral_count, features.shape[1])
+    embedding = features[:, : features.shape[1] - spectral].astype(np.float64)
+    offset = np.concatenate([embedding.mean(axis=0), np.zeros(spectral)])
+    components = min(settings.pca_components, *embedding.shape) if settings.pca_components else 0
+    if components:
+        _, _, vt = np.linalg.svd(embedding - offset[: embedding.shape[1]], full_matrices=False)
+        # Fix each component's sign so the projection is deterministic.
+        signs = np.sign(vt[:components, np.argmax(np.abs(vt[:components]), axis=1)].diagonal())
+        basis = (vt[:components] * signs[:, None]).T
+    else:
+        basis = np.eye(embedding.shape[1])
+    projection = np.zeros((features.shape[1], basis.shape[1] + spectral))
+    projection[: embedding.shape[1], : basis.shape[1]] = basis
+    projection[embedding.shape[1] :, basis.shape[1] :] = np.eye(spectral)
+    return offset, projection
+
+
+def train_head(features: np.ndarray, labels: np.ndarray, seed: int = 42, settings: HeadSettings | None = None) -> Head:
+    """Fit a softmax head by full-batch Adam on projected, standardised features; deterministic."""
+    settings = settings or HeadSettings()
+    codes = sorted(int(c) for c in np.unique(labels))
+    if len(codes) < 2:
+        raise InputError(f"training needs at least two classes, got {codes}")
+    offset, projection = fit_projection(features, settings)
+    x = (features.astype(np.float64) - offset) @ projection
+    mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-6
+    x = (x - mean) / scale
+    y = np.zeros((len(labels), len(codes)))
+    y[np.arange(len(labels)), np.searchsorted(codes, labels)] = 1.0
+    sample_weight = class_weights(labels, codes) if settings.class_weighting else np.ones(len(labels))
+    rng = np.random.default_rng(seed)
+    weights = rng.normal(0.0, 0.01, size=(x.shape[1], len(codes)))
+    bias = np.zeros(len(codes))
+    moments = [np.zeros_like(weights), np.zeros_like(weights), np.zeros_like(bias), np.zeros_like(bias)]
+    beta1, beta2, eps = 0.9, 0.999, 1e-8
+    for step in range(1, settings.steps + 1):
+        scores = x @ weights + bias
+        scores -= scores.max(axis=1, keepdims=True)
+        probs = np.exp(scores)
+        probs /= probs.sum(axis=1, keepdims=True)
+        error = (probs - y) * sample_weight[:, None] / len(labels)
+        grads = (x.T @ error + settings.l2 * weights, error.sum(axis=0))
+        for index, (param, grad) in enumerate(zip((weights, bias), grads, strict=True)):
+            m, v = moments[2 * index], moments[2 * index + 1]
+            m[:] = beta1 * m + (1 - beta1) * grad
+            v[:] = beta2 * v + (1 - beta2) * grad**2
+            param -= settings.learning_rate * (m / (1 - beta1**step)) / (np.sqrt(v / (1 - beta2**step)) + eps)
+    return Head(
+        offset=offset,
+        projection=projection,
+        mean=mean,
+        scale=scale,
+        weights=weights,
+        bias=bias,
+        class_codes=tuple(codes),
+    )
+
+
+def evaluate_and_fit(
+    table: pd.DataFrame,
+    features: np.ndarray,
+    legend: Legend,
+    seed: int = 42,
+    min_agreement: float = 0.6,
+    settings: HeadSettings | None = None,
+) -> tuple[Head, Legend, dict]:
+    """Honest metrics (blocked split; cross-year when several years), then the head on everything.
+
+    ``table`` rows align with ``features`` rows and carry year, col, row, variant (augmentation
+    index, 0 = original), prior_class and prior_agreement. Evaluation uses original tiles only.
+    """
+    keep = (table["prior_agreement"] >= min_agreement).to_numpy() & (table["prior_class"] > 0).to_numpy()
+    table, features = table[keep].reset_index(drop=True), features[keep]
+    original = (table["variant"] == 0).to_numpy()
+    labels = table["prior_class"].to_numpy()
+    metrics: dict = {"min_agreement": min_agreement, "training_tiles": int(original.sum()), "training_rows": len(table)}
+    years = sorted(int(y) for y in table["year"].unique())
+    if len(years) > 1:
+        train, test = (table["year"] == years[0]).to_numpy(), (table["year"] != years[0]).to_numpy() & original
+        head = train_head(features[train], labels[train], seed, settings)
+        report = evaluate(labels[test], head.predict(features[test]), legend)
+        metrics["cross_year"] = {"train_year": years[0], "test_years": years[1:], **report}
+    _, validation_mask = blocked_split(table[original], seed=seed)
+    originals = np.flatnonzero(original)
+    validation_tiles = set(table.loc[originals[validation_mask], ["year", "col", "row"]].itertuples(index=False))
+    in_validation = np.array([t in validation_tiles for t in table[["year", "col", "row"]].itertuples(index=False)])
+    head = train_head(features[~in_validation], labels[~in_validation], seed, settings)
+    test = in_validation & original
+    metrics["spatial_blocks"] = evaluate(labels[test], head.predict(features[test]), legend)
+    final = train_head(features, labels, seed, settings)
+    for key in ("accuracy", "kappa"):
+        source = metrics.get("cross_year", metrics["spatial_blocks"])
+        metrics[key] = source[key]
+    metrics["water_f1"] = metrics.get("cross_year", metrics["spatial_blocks"])["per_class"].get("11", {}).get("f1")
+    return final, legend.subset(final.class_codes), metrics
