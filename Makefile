@@ -47,8 +47,8 @@ seed: $(BIN)/.installed
 	$(BIN)/python -m landshift.demo $(SHARED_DATA) $(LANDSHIFT_LAKE_ROOT)
 
 demo: airflow-init seed
-	$(BIN)/airflow dags test landshift_train -c '{"region": "nd-pothole"}' 2>&1 | tee $(AIRFLOW_HOME)/demo-train.log | grep -E "LandShift|Registered|ERROR|Traceback|state=" ; test $${PIPESTATUS[0]} -eq 0
-	$(BIN)/airflow dags test landshift_region_nd-pothole -c '{"vintage": "2020"}' 2>&1 | tee $(AIRFLOW_HOME)/demo-region.log | grep -E "LandShift|Published|ERROR|Traceback|state=" ; test $${PIPESTATUS[0]} -eq 0
+	$(BIN)/airflow dags test landshift_train -c '{"region": "nd-pothole"}' 2>&1 | tee $(AIRFLOW_HOME)/demo-train.log | grep -E "LandShift|Registered|ERROR|Traceback|DagRun Finished" ; test $${PIPESTATUS[0]} -eq 0
+	$(BIN)/airflow dags test landshift_region_nd-pothole -c '{"vintage": "2020"}' 2>&1 | tee $(AIRFLOW_HOME)/demo-region.log | grep -E "LandShift|Published|ERROR|Traceback|DagRun Finished" ; test $${PIPESTATUS[0]} -eq 0
 	$(BIN)/python -m landshift.report $(LANDSHIFT_LAKE_ROOT) nd-pothole 2020
 
 test: airflow-init

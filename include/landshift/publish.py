@@ -126,7 +126,7 @@ def write_quicklook(path: str, array: np.ndarray, colormap: dict, labels: dict[i
     if handles:
         axis.legend(handles=handles, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8)
     figure.tight_layout()
-    figure.savefig(path, metadata={"Software": None})
+    figure.savefig(path, metadata={"Software": None}, bbox_inches="tight")
     plt.close(figure)
 
 

@@ -257,9 +257,10 @@ def score_partitions(config: ScoringConfig):
         from landshift.lake import open_lake
 
         lake = open_lake(config.lake_root)
-        tiles = pd.concat(list(frames), ignore_index=True)
-        if tiles.empty:
+        parts = [frame for frame in frames if not frame.empty]
+        if not parts:
             return
+        tiles = pd.concat(parts, ignore_index=True)
         started = time.perf_counter()
         device = task_device()
         tiles = tiles.sort_values(["chunk", "row", "col"], ascending=[True, False, True])

@@ -150,9 +150,8 @@ def feature_matrix(lake: Lake, prepared: dict) -> tuple[pd.DataFrame, np.ndarray
 
 def train_and_register(request: TrainingRequest, prepared: dict) -> dict:
     """Train the head, evaluate it honestly, register the version and move the alias."""
-    from landshift.model import ModelSpec
+    from landshift.model import SPECTRAL_FEATURE_NAMES, ModelSpec
     from landshift.registry import register_version, set_alias
-    from landshift.model import SPECTRAL_FEATURE_NAMES
     from landshift.training import HeadSettings, evaluate_and_fit
 
     lake = open_lake(request.lake_root)

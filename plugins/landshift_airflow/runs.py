@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from landshift_airflow.errors import fail_fast_on_bad_input
 from landshift_airflow.settings import lake_root
 
 log = logging.getLogger(__name__)
@@ -88,6 +89,7 @@ def start_run(region, context: dict[str, Any]) -> dict:
     return run
 
 
+@fail_fast_on_bad_input
 def validate_scheduled(region_id: str) -> dict:
     """First task of a registered region's DAG."""
     from landshift.regions import get_region
@@ -95,6 +97,7 @@ def validate_scheduled(region_id: str) -> dict:
     return start_run(get_region(region_id), _context())
 
 
+@fail_fast_on_bad_input
 def plan(run: dict) -> dict:
     """Plan tiles and aggregate priors for the run."""
     from landshift.stages import plan as plan_stage
@@ -126,6 +129,7 @@ def score_args(source_task: str = "validate_inputs") -> list[str]:
     ]
 
 
+@fail_fast_on_bad_input
 def detect_change(run: dict) -> dict:
     """Compare the scored tiles with the prior labels."""
     from landshift.stages import detect_change as change_stage
@@ -133,6 +137,7 @@ def detect_change(run: dict) -> dict:
     return change_stage(_request(run), _rule(run))
 
 
+@fail_fast_on_bad_input
 def publish(run: dict) -> dict:
     """Publish the product and log where it is."""
     from landshift.stages import publish as publish_stage
@@ -189,6 +194,7 @@ def manual_region(params: dict[str, Any]):
     )
 
 
+@fail_fast_on_bad_input
 def validate_manual() -> dict:
     """First task of the manual-trigger DAG."""
     context = _context()

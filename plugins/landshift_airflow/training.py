@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from landshift_airflow.errors import fail_fast_on_bad_input
 from landshift_airflow.settings import lake_root
 
 log = logging.getLogger(__name__)
@@ -17,7 +18,7 @@ def request_from(params: dict[str, Any]):
     from landshift.regions import get_region
     from landshift.train_run import TrainingRequest
 
-    overrides = {key: params[key] for key in SPEC_PARAMS if params.get(key) not in (None, "")}
+    overrides = {key: params[key] for key in SPEC_PARAMS if params.get(key) not in (None, "", 0)}
     return TrainingRequest(
         lake_root=lake_root(),
         region=get_region(str(params["region"])),
@@ -31,6 +32,7 @@ def request_from(params: dict[str, Any]):
     )
 
 
+@fail_fast_on_bad_input
 def prepare() -> dict:
     """Plan labelled tiles and write the spec; returns URIs for the feature job."""
     from airflow.sdk import get_current_context
@@ -63,6 +65,7 @@ def feature_args(source_task: str = "prepare_training") -> list[str]:
     ]
 
 
+@fail_fast_on_bad_input
 def train_and_register(prepared: dict) -> dict:
     """Train, evaluate, register; log the headline metrics."""
     from airflow.sdk import get_current_context
