@@ -1,0 +1,105 @@
+"""Real `airflow dags test` runs of both DAGs on a seeded lake, twice: idempotent and identical."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO_ROOT, SHARED_DATA
+
+pytestmark = pytest.mark.slow
+AIRFLOW = str(Path(sys.executable).parent / "airflow")
+
+
+@pytest.fixture(scope="module")
+def airflow_env(tmp_path_factory):
+    """An isolated embedded Airflow (SQLite) and a seeded lake."""
+    home = tmp_path_factory.mktemp("airflow-home")
+    lake = tmp_path_factory.mktemp("lake")
+    env = {
+        **os.environ,
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO_ROOT / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW_CONN_SPARK_DEFAULT": '{"conn_type": "spark", "host": "local[2]"}',
+        "LANDSHIFT_LAKE_ROOT": str(lake),
+        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+        "PYTHONPATH": str(REPO_ROOT / "plugins"),
+        "SPARK_LOCAL_IP": "127.0.0.1",
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+    }
+    subprocess.run([AIRFLOW, "db", "migrate"], env=env, check=True, capture_output=True, timeout=300)
+    subprocess.run(
+        [AIRFLOW, "pools", "set", "landshift_spark", "2", "LandShift"],
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    subprocess.run(
+        [sys.executable, "-m", "landshift.demo", str(SHARED_DATA), str(lake)],
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    return env, lake
+
+
+def dags_test(env: dict, dag_id: str, conf: dict) -> str:
+    """Run one DAG with `airflow dags test`; return its output, failing on a failed run."""
+    result = subprocess.run(
+        [AIRFLOW, "dags", "test", dag_id, "-c", json.dumps(conf)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-4000:]
+    assert "state=success" in output, output[-4000:]
+    return output
+
+
+def digests(folder: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
+
+
+def test_training_then_region_dag_publish_and_repeat_identically(airflow_env):
+    env, lake = airflow_env
+    dags_test(env, "landshift_train", {"region": "nd-pothole"})
+    alias = json.loads((lake / "models" / "landshift-mobilenetv2" / "aliases" / "production.json").read_text())
+    assert alias == {"version": "1"}
+    metrics = json.loads((lake / "models" / "landshift-mobilenetv2" / "1" / "metrics.json").read_text())
+    assert metrics["cross_year"]["accuracy"] >= 0.85
+
+    output = dags_test(env, "landshift_region_nd-pothole", {"vintage": "2020"})
+    assert "Published" in output
+    product = lake / "published" / "nd-pothole" / "2020"
+    first = digests(product)
+    assert set(first) == {"landuse.tif", "change.tif", "landuse.png", "change.png", "summary.json", "item.json"}
+    summary = json.loads((product / "summary.json").read_text())
+    assert summary["model"]["version"] == "1"
+    assert summary["change"]["transition_matrix"]["82"]["11"] > 0
+
+    # Again: the same model version is found (nothing new registered) and the rasters are identical.
+    dags_test(env, "landshift_train", {"region": "nd-pothole"})
+    assert sorted(p.name for p in (lake / "models" / "landshift-mobilenetv2").iterdir()) == ["1", "aliases"]
+    dags_test(env, "landshift_region_nd-pothole", {"vintage": "2020"})
+    second = digests(product)
+    assert first["landuse.tif"] == second["landuse.tif"]
+    assert first["change.tif"] == second["change.tif"]
+
+
+def test_a_vintage_without_imagery_is_skipped_not_failed(airflow_env):
+    env, lake = airflow_env
+    output = dags_test(env, "landshift_region_nd-pothole", {"vintage": "2011"})
+    assert "No imagery for region nd-pothole vintage 2011" in output
+    assert not (lake / "published" / "nd-pothole" / "2011").exists()
