@@ -94,3 +94,20 @@ def test_bad_requests_fail_before_any_output(trained_lake):
     with pytest.raises(InputError, match="vintage"):
         RunRequest(lake.root, region, "20x0")
     assert not Path(lake.root, "published", "nd-pothole", "2011").exists()
+
+
+def test_scoring_and_training_preprocess_a_tile_identically(trained_lake, spark):
+    """Features the scoring path computes with the registered version equal the training features."""
+    import numpy as np
+
+    lake, trained = trained_lake
+    training = json.loads(Path(trained["uri"], "training.json").read_text())
+    config = ScoringConfig(lake.root, MODEL, trained["model_version"], "EPSG:26914", 224.0, emit_features=True)
+    rescored_uri = lake.uri("work", "test", "rescored")
+    run_scoring(spark, config, training["tiles_uri"], rescored_uri)
+    rescored = read_table(lake, rescored_uri).set_index(["tile_id", "scene_uri"]).sort_index()
+    trained_features = read_table(lake, training["features_uri"]).set_index(["tile_id", "scene_uri"]).sort_index()
+    assert len(rescored) == len(trained_features) > 500
+    sample = trained_features.index[::50]
+    for key in sample:
+        assert np.allclose(rescored.loc[key, "features"], trained_features.loc[key, "features"], atol=1e-5)

@@ -1,0 +1,91 @@
+"""Head training: agreement filter, spatially blocked split, determinism, metrics."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from landshift.evaluation import evaluate, kappa
+from landshift.legend import DEFAULT_LEGEND
+from landshift.training import HeadSettings, blocked_split, evaluate_and_fit, filter_by_agreement, train_head
+
+
+def grid_table(years=(2009,)) -> pd.DataFrame:
+    rows = [
+        {
+            "year": y,
+            "col": c,
+            "row": r,
+            "variant": 0,
+            "prior_class": 11 if (c + r) % 5 == 0 else 82,
+            "prior_agreement": 0.5 if c == 3 else 0.9,
+        }
+        for y in years
+        for c in range(20)
+        for r in range(15)
+    ]
+    return pd.DataFrame(rows)
+
+
+def separable_features(table: pd.DataFrame, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    signal = (table["prior_class"] == 11).to_numpy()[:, None] * 2.0
+    return np.hstack([rng.normal(size=(len(table), 30)) + signal, rng.normal(size=(len(table), 4)) + signal])
+
+
+def test_agreement_filter_drops_mixed_tiles():
+    table = grid_table()
+    kept = filter_by_agreement(table, 0.6)
+    assert len(kept) == len(table) - 15 and (kept["col"] != 3).all()
+
+
+def test_blocked_split_never_shares_a_block_between_train_and_validation():
+    table = grid_table()
+    train, validation = blocked_split(table, block_tiles=4, validation_share=0.25, seed=1)
+    assert not (train & validation).any() and (train | validation).all()
+    blocks = (table["col"] // 4).astype(str) + "_" + (table["row"] // 4).astype(str)
+    assert not set(blocks[train]) & set(blocks[validation])
+    assert 0.1 < validation.mean() < 0.4
+    again = blocked_split(table, block_tiles=4, validation_share=0.25, seed=1)
+    assert np.array_equal(again[1], validation)
+
+
+def test_same_seed_same_head_and_metrics():
+    table = grid_table((2009, 2014))
+    features = separable_features(table)
+    first = evaluate_and_fit(table, features, DEFAULT_LEGEND, seed=7)
+    second = evaluate_and_fit(table, features, DEFAULT_LEGEND, seed=7)
+    assert first[0].to_bytes() == second[0].to_bytes()
+    assert first[2] == second[2]
+    assert first[2]["cross_year"]["accuracy"] > 0.9
+    assert first[2]["training_tiles"] == len(table) - 30  # the mixed column is filtered in both years
+    assert first[1].codes == [11, 82]
+
+
+def test_class_weighting_lifts_the_rare_class():
+    rng = np.random.default_rng(3)
+    labels = np.array([11] * 20 + [82] * 380)
+    features = rng.normal(size=(400, 8)) + (labels == 11)[:, None] * 0.8
+    settings = HeadSettings(pca_components=0, spectral_count=0)
+    weighted = train_head(features, labels, 0, settings)
+    plain = train_head(features, labels, 0, HeadSettings(pca_components=0, spectral_count=0, class_weighting=False))
+    recall = lambda head: (head.predict(features)[labels == 11] == 11).mean()  # noqa: E731
+    assert recall(weighted) > recall(plain)
+
+
+def test_one_class_cannot_be_trained():
+    with pytest.raises(Exception, match="two classes"):
+        train_head(np.zeros((4, 3)), np.array([82, 82, 82, 82]))
+
+
+def test_metrics_match_hand_computed_figures():
+    truth = np.array([11, 11, 82, 82, 82, 71])
+    predicted = np.array([11, 82, 82, 82, 11, 71])
+    report = evaluate(truth, predicted, DEFAULT_LEGEND)
+    assert report["accuracy"] == round(4 / 6, 4)
+    assert report["per_class"]["11"] == {"precision": 0.5, "recall": 0.5, "f1": 0.5, "support": 2}
+    assert report["confusion_matrix"]["rows_true_columns_predicted"] == [[1, 0, 1], [0, 1, 0], [1, 0, 2]]
+    assert report["recipe_3class"]["accuracy"] == round(4 / 6, 4)
+    assert kappa(np.array([[5, 0], [0, 5]])) == 1.0
+    assert abs(kappa(np.array([[25, 25], [25, 25]]))) < 1e-9
