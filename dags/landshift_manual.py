@@ -55,13 +55,13 @@ from landshift_airflow.pipeline import DEFAULT_ARGS, change_params, region_pipel
         "prior_year": Param(2009, type="integer", minimum=1985, maximum=2100, title="Prior labels year"),
         "aoi": Param(
             "",
-            type="string",
+            type=["null", "string"],
             title="AOI (optional)",
             description="[min_lon, min_lat, max_lon, max_lat] or GeoJSON in WGS84. Empty: all imagery.",
         ),
         "crs": Param(
             "",
-            type="string",
+            type=["null", "string"],
             title="Grid CRS (optional)",
             description="Projected CRS of the tile grid, e.g. EPSG:26914. Empty: the imagery's CRS.",
         ),

@@ -35,7 +35,7 @@ def region_dag(region: Region) -> None:
         params={
             "vintage": Param(
                 "",
-                type="string",
+                type=["null", "string"],
                 pattern=r"^(\d{4}|\d{8})?$",
                 title="Vintage",
                 description="Imagery vintage (YYYY). Empty: the year of the data interval.",

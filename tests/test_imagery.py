@@ -82,3 +82,17 @@ def test_bad_scenes_get_specific_errors(tmp_path):
         inspect_scene(str(NAIP_2009), TileGrid("EPSG:999999", 224))
     with pytest.raises(InputError, match="not projected"):
         inspect_scene(str(NAIP_2009), TileGrid("EPSG:4326", 224))
+
+
+def test_row_reads_cut_into_the_same_tiles_as_single_reads():
+    from landshift.imagery import read_tiles
+
+    cells = [GRID.tile(c, 23250) for c in range(2168, 2180)] + [GRID.tile(2175, 23249), GRID.tile(2177, 23249)]
+    with open_on_grid(str(NAIP_2009), GRID) as src:
+        single = [read_tile(src, cell, 96) for cell in cells]
+        batched = read_tiles(src, cells, 96)
+    for (one, one_valid), (many, many_valid) in zip(single, batched, strict=True):
+        assert one.shape == many.shape == (96, 96, 4)
+        assert abs(one_valid - many_valid) < 0.02
+        assert np.abs(one.astype(int) - many.astype(int)).mean() < 1.0
+    assert batched[0][1] == 0.0 and batched[-1][1] == 1.0  # column 2168 lies outside the scene

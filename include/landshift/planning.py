@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 
 SCENE_SUFFIXES = (".tif", ".tiff")
 TILE_COLUMNS = ["tile_id", "col", "row", "scene_uri", "chunk", "scene_stats"]
-DEFAULT_TILES_PER_TASK = 64
+DEFAULT_TILES_PER_TASK = 256
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from landshift.grid import TileGrid
-from landshift.imagery import open_on_grid, read_tile
+from landshift.imagery import open_on_grid, read_tiles
 
 log = logging.getLogger(__name__)
 
@@ -54,25 +54,6 @@ class ScoringConfig:
     def grid(self) -> TileGrid:
         """The tile grid the tiles were planned on."""
         return TileGrid(self.crs, self.tile_size_m)
-
-
-def result_schema(emit_features: bool) -> str:
-    """Spark DDL schema of the rows :func:`score_partitions` yields."""
-    columns = [
-        "tile_id string",
-        "col int",
-        "row int",
-        "scene_uri string",
-        "valid_fraction double",
-        "status string",
-        "class_code int",
-        "probability double",
-        "probabilities array<float>",
-        "device string",
-    ]
-    if emit_features:
-        columns += ["variant int", "features array<float>"]
-    return ", ".join(columns)
 
 
 @dataclass(frozen=True)
@@ -172,10 +153,8 @@ def read_batches(tiles: pd.DataFrame, config: ScoringConfig, gdal_path) -> Itera
         with open_on_grid(gdal_path(scene_uri), grid) as src:
             for start in range(0, len(scene_tiles), config.batch_size):
                 rows = scene_tiles.iloc[start : start + config.batch_size].reset_index(drop=True)
-                reads = [
-                    read_tile(src, grid.tile(int(c), int(r)), size_px)
-                    for c, r in zip(rows["col"], rows["row"], strict=True)
-                ]
+                cells = [grid.tile(int(c), int(r)) for c, r in zip(rows["col"], rows["row"], strict=True)]
+                reads = read_tiles(src, cells, size_px)
                 yield TileBatch(
                     rows=rows,
                     pixels=np.stack([pixels for pixels, _ in reads]),
@@ -272,26 +251,33 @@ def score_partitions(config: ScoringConfig):
     return run
 
 
-def write_parts(lake_root: str, staging_uri: str):
-    """A ``mapInPandas`` function writing each partition's rows as one Parquet part file.
+MANIFEST_SCHEMA = "partition int, rows long, device string, seconds double"
 
-    Part files are named by partition id, so a retried task overwrites its own part.
+
+def score_and_write(config: ScoringConfig, staging_uri: str):
+    """A ``mapInPandas`` function that scores its partition and writes it as one Parquet part.
+
+    Scoring and writing happen in the same Python worker, so results never travel back through
+    the JVM; only a one-row manifest does. Part files are named by partition id, so a retried
+    task overwrites its own part.
     """
+    score = score_partitions(config)
 
     def run(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         from pyspark import TaskContext
 
         from landshift.lake import open_lake, write_table
 
-        rows = [frame for frame in frames if not frame.empty]
+        started = time.perf_counter()
         partition = TaskContext.get().partitionId()
+        results = list(score(frames))
         count = 0
-        if rows:
-            table = pd.concat(rows, ignore_index=True)
+        if results:
+            table = pd.concat(results, ignore_index=True)
             count = len(table)
-            lake = open_lake(lake_root)
-            write_table(lake, f"{staging_uri}/part-{partition:05d}.parquet", table)
-        yield pd.DataFrame({"partition": [partition], "rows": [count]})
+            write_table(open_lake(config.lake_root), f"{staging_uri}/part-{partition:05d}.parquet", table)
+        seconds = time.perf_counter() - started
+        yield pd.DataFrame({"partition": [partition], "rows": [count], "device": [task_device()], "seconds": [seconds]})
 
     return run
 
@@ -322,11 +308,7 @@ def run_scoring(spark, config: ScoringConfig, tiles_uri: str, out_uri: str) -> d
     ).repartitionByRange(chunks, "chunk")
     staging_uri = lake.uri("staging", uuid.uuid4().hex[:12])
     started = time.perf_counter()
-    manifest = (
-        frame.mapInPandas(score_partitions(config), result_schema(config.emit_features))
-        .mapInPandas(write_parts(config.lake_root, staging_uri), "partition int, rows long")
-        .collect()
-    )
+    manifest = frame.mapInPandas(score_and_write(config, staging_uri), MANIFEST_SCHEMA).collect()
     elapsed = time.perf_counter() - started
     rows = sum(int(m["rows"]) for m in manifest)
     write_json(
@@ -335,6 +317,7 @@ def run_scoring(spark, config: ScoringConfig, tiles_uri: str, out_uri: str) -> d
         {
             "rows": rows,
             "parts": sorted(int(m["partition"]) for m in manifest if m["rows"]),
+            "devices": sorted({m["device"] for m in manifest}),
             "config": asdict(config),
             "tiles_uri": tiles_uri,
         },

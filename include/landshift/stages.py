@@ -16,6 +16,7 @@ from landshift.errors import InputError, NotFoundError
 from landshift.grid import Bounds, TileGrid
 from landshift.lake import Lake, open_lake, read_table, write_table
 from landshift.legend import DEFAULT_LEGEND
+from landshift.planning import DEFAULT_TILES_PER_TASK
 from landshift.regions import Region, RunLayout, resolve_path
 
 log = logging.getLogger(__name__)
@@ -141,7 +142,7 @@ def validate_inputs(request: RunRequest) -> dict:
     }
 
 
-def plan(request: RunRequest, scenes: list[str], tiles_per_task: int = 64) -> dict:
+def plan(request: RunRequest, scenes: list[str], tiles_per_task: int = DEFAULT_TILES_PER_TASK) -> dict:
     """Plan tiles on the grid and aggregate the prior labels to them; write both tables."""
     from landshift.labels import aggregate_labels
     from landshift.planning import plan_tiles

@@ -22,7 +22,10 @@ def change_params() -> dict:
 
     return {
         "model_ref": Param(
-            "", type="string", title="Model version or alias", description="Empty: the region's default alias."
+            "",
+            type=["null", "string"],
+            title="Model version or alias",
+            description="Empty: the region's default alias.",
         ),
         "min_probability": Param(
             0.7,

@@ -32,11 +32,28 @@ def vintage_of(context: dict[str, Any]) -> str:
     raise ValueError("cannot tell the vintage: no vintage param and no data interval")
 
 
+def _region(raw: dict):
+    """The run's Region back from its XCom dict, as validated by the first task.
+
+    Not ``region_from_dict``: that checks registry entries, and a manual region's imagery is a
+    concrete prefix without ``{vintage}``.
+    """
+    from landshift.regions import LabelSource, Region
+
+    return Region(
+        **{
+            **raw,
+            "prior_labels": LabelSource(**raw["prior_labels"]),
+            "training_labels": tuple(LabelSource(**t) for t in raw.get("training_labels") or ()),
+            "aoi": tuple(raw["aoi"]) if raw.get("aoi") else None,
+        }
+    )
+
+
 def _request(run: dict):
-    from landshift.regions import region_from_dict
     from landshift.stages import RunRequest
 
-    return RunRequest(run["lake_root"], region_from_dict(run["region"]), run["vintage"], run["model_ref"])
+    return RunRequest(run["lake_root"], _region(run["region"]), run["vintage"], run["model_ref"])
 
 
 def _rule(run: dict):

@@ -1,0 +1,123 @@
+"""Fixtures of the e2e suite: a seeded temporary lake, a real `airflow standalone`, its REST API.
+
+One standalone serves the whole session. It runs in its own session (process group); teardown
+stops every process group of that session, also when a test fails, and asserts that no process
+of this Airflow (its AIRFLOW_HOME) is left.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from .helpers import REPO_ROOT, SHARED_DATA, AirflowApi, AirflowStandalone, wait_for
+
+MODEL_NAME = "landshift-mobilenetv2"
+SPARK_POOL = "landshift_spark"
+SCREENSHOTS = REPO_ROOT / "e2e" / "screenshots"
+TIMINGS: dict[str, float] = {}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Everything under tests/e2e is an e2e test (deselected by the default `-m 'not e2e'`)."""
+    here = Path(__file__).resolve().parent
+    for item in items:
+        if here in Path(str(item.fspath)).resolve().parents:
+            item.add_marker(pytest.mark.e2e)
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """Print how long each step took."""
+    if TIMINGS:
+        terminalreporter.section("LandShift e2e timings (s)")
+        for step, seconds in TIMINGS.items():
+            terminalreporter.write_line(f"{step:45s} {seconds:8.1f}")
+
+
+class Timer:
+    """Record the wall time of a block in TIMINGS."""
+
+    def __init__(self, step: str):
+        self.step = step
+
+    def __enter__(self) -> Timer:
+        self.start = time.monotonic()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        TIMINGS[self.step] = time.monotonic() - self.start
+
+
+@pytest.fixture(scope="session")
+def e2e_root(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("landshift-e2e")
+
+
+@pytest.fixture(scope="session")
+def lake(e2e_root: Path) -> Path:
+    """A temporary lake seeded from the shared data (imagery 2009-2020, labels, backbone)."""
+    lake_root = e2e_root / "lake"
+    with Timer("seed lake"):
+        subprocess.run(
+            [sys.executable, "-m", "landshift.demo", str(SHARED_DATA), str(lake_root)],
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
+    return lake_root
+
+
+@pytest.fixture(scope="session")
+def airflow(e2e_root: Path, lake: Path):
+    """`airflow standalone` on 127.0.0.1 and a free port, healthy; stopped at the end."""
+    standalone = AirflowStandalone(e2e_root / "airflow-home", lake)
+    atexit.register(standalone.stop)  # belt and braces if the session dies before teardown
+    with Timer("airflow standalone start -> healthy"):
+        standalone.start()
+        try:
+            standalone.wait_healthy(timeout_s=300)
+        except BaseException:
+            standalone.stop()
+            raise
+    yield standalone
+    survivors = standalone.stop()
+    left = standalone.own_processes()
+    assert not survivors and not left, f"processes of this Airflow still running: {survivors or left}"
+
+
+@pytest.fixture(scope="session")
+def api(airflow: AirflowStandalone) -> AirflowApi:
+    """REST API v2 client logged in as the generated admin; DAGs parsed, pool created, DAGs unpaused."""
+    client = AirflowApi(airflow.base_url, "admin", airflow.admin_password())
+    wanted = {"landshift_train", "landshift_manual_region", "landshift_region_nd-pothole"}
+    with Timer("DAGs parsed"):
+        wait_for(lambda: wanted <= client.dag_ids(), 180, 2, f"DAGs {sorted(wanted)} to be parsed")
+    assert client.import_errors() == []
+    client.ensure_pool(SPARK_POOL, 2, "LandShift Spark jobs running at once")
+    for dag_id in ("landshift_train", "landshift_manual_region"):
+        client.unpause(dag_id)
+    return client
+
+
+@pytest.fixture(scope="session")
+def training_run(api: AirflowApi) -> tuple[str, float]:
+    """A landshift_train run, triggered (not awaited) so it overlaps the first checks."""
+    return api.trigger("landshift_train", {"region": "nd-pothole"}), time.monotonic()
+
+
+@pytest.fixture(scope="session")
+def trained_model(api: AirflowApi, training_run: tuple[str, float], lake: Path) -> str:
+    """The trained model version, once the training run succeeded and aliased it `production`."""
+    run_id, started = training_run
+    run = api.wait_run("landshift_train", run_id, timeout_s=1200)
+    TIMINGS["landshift_train run (REST trigger -> success)"] = time.monotonic() - started
+    assert run["state"] == "success", f"training run {run_id} ended {run['state']}"
+    alias = lake / "models" / MODEL_NAME / "aliases" / "production.json"
+    assert alias.is_file(), f"no production alias at {alias}"
+    return json.loads(alias.read_text())["version"]
