@@ -66,6 +66,7 @@ bench: $(BIN)/.installed
 	$(BIN)/python bench/run_bench.py --out bench/results.json
 
 e2e: airflow-init
+	bash tests/e2e/install_browser.sh
 	$(BIN)/python -m pytest -q -m e2e tests/e2e
 
 clean:

@@ -33,21 +33,21 @@ CONFIGS = [
     ("no-spectral", {"spectral_features": False}, {"spectral_count": 0}),
     ("no-pca", {}, {"pca_components": 0}),
     ("input-224", {"input_size": 224}, {}),
+    ("nearest", {"resampling": "nearest"}, {}),
 ]
 
 
-def year_data(year: int, size: int, grid, legend) -> tuple:
+def year_data(year: int, size: int, grid, legend, resampling: str) -> tuple:
     """Labels, tiles and scene stats of one year."""
-    from landshift.imagery import open_on_grid, read_tile, scene_stats
+    from landshift.imagery import open_on_grid, read_tiles, scene_stats
     from landshift.labels import aggregate_labels
 
     scene = str(SHARED_DATA / "naip-nd" / SCENES[year])
     labels = aggregate_labels(str(SHARED_DATA / "labels-nd" / f"labels_{year}_5m.tif"), grid, legend)
     stats = np.asarray(scene_stats(scene, grid), dtype=np.float32)
     with open_on_grid(scene, grid) as src:
-        tiles = np.stack(
-            [read_tile(src, grid.tile(c, r), size)[0] for c, r in zip(labels["col"], labels["row"], strict=True)]
-        )
+        cells = [grid.tile(c, r) for c, r in zip(labels["col"], labels["row"], strict=True)]
+        tiles = np.stack([pixels for pixels, _ in read_tiles(src, cells, size, resampling=resampling)])
     return labels, tiles, np.repeat(stats[None], len(tiles), axis=0)
 
 
@@ -74,7 +74,7 @@ def run_config(name: str, spec_overrides: dict, head_overrides: dict, backbone: 
     grid = TileGrid("EPSG:26914", 224)
     featurizer = Featurizer(spec, str(weights))
     started = time.perf_counter()
-    data = {year: year_data(year, spec.input_size, grid, DEFAULT_LEGEND) for year in SCENES}
+    data = {year: year_data(year, spec.input_size, grid, DEFAULT_LEGEND, spec.resampling) for year in SCENES}
     features = {year: featurizer.features(tiles, stats) for year, (_, tiles, stats) in data.items()}
     seconds = time.perf_counter() - started
     train_labels = data[2009][0]

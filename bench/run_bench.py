@@ -125,7 +125,7 @@ def worker_peak_rss(config, tiles_uri: str, spark) -> tuple[float, float, float]
     return sum(r["tiles"] for r in rows) / elapsed, max(r["rss_kb"] for r in rows) / 1024, jvm_rss
 
 
-def read_throughput(scene_path: str, tiles: pd.DataFrame, grid, size_px: int) -> tuple[float, float]:
+def read_throughput(scene_path: str, tiles: pd.DataFrame, grid, size_px: int, resampling: str) -> tuple[float, float]:
     """(LandShift tile reads/s as scoring reads them, plain native window reads/s), one thread."""
     import rasterio
     from rasterio.windows import from_bounds
@@ -141,12 +141,12 @@ def read_throughput(scene_path: str, tiles: pd.DataFrame, grid, size_px: int) ->
     with open_on_grid(scene_path, grid) as src:
         started = time.perf_counter()
         for start in range(0, len(cells), 64):
-            read_tiles(src, cells[start : start + 64], size_px)
+            read_tiles(src, cells[start : start + 64], size_px, resampling=resampling)
         ours = len(cells) / (time.perf_counter() - started)
     return ours, raw
 
 
-def bare_throughput(lake, tiles: pd.DataFrame, grid, batch_size: int) -> tuple[float, int]:
+def bare_throughput(lake, tiles: pd.DataFrame, grid, batch_size: int) -> tuple[float, int, str]:
     """tiles/s of the model alone (Featurizer + head) on tiles already in memory."""
     from landshift.imagery import open_on_grid, read_tiles
     from landshift.lake import local_copy
@@ -161,7 +161,7 @@ def bare_throughput(lake, tiles: pd.DataFrame, grid, batch_size: int) -> tuple[f
     for scene_uri, group in tiles.groupby("scene_uri", sort=False):
         with open_on_grid(lake.gdal_path(scene_uri), grid) as src:
             cells = [grid.tile(int(c), int(r)) for c, r in zip(group["col"], group["row"], strict=True)]
-            pixels.extend(tile for tile, _ in read_tiles(src, cells, size))
+            pixels.extend(tile for tile, _ in read_tiles(src, cells, size, resampling=version.spec.resampling))
             stats.extend(np.asarray(s, dtype=np.float32) for s in group["scene_stats"])
     pixels, stats = np.stack(pixels), np.stack(stats)
     version.head.predict_proba(featurizer.features(pixels[:batch_size], stats[:batch_size]))  # warm-up
@@ -169,7 +169,7 @@ def bare_throughput(lake, tiles: pd.DataFrame, grid, batch_size: int) -> tuple[f
     for start in range(0, len(pixels), batch_size):
         features = featurizer.features(pixels[start : start + batch_size], stats[start : start + batch_size])
         version.head.predict_proba(features)
-    return len(pixels) / (time.perf_counter() - started), size
+    return len(pixels) / (time.perf_counter() - started), size, version.spec.resampling
 
 
 def train_model(lake, spark) -> str:
@@ -244,8 +244,8 @@ def main(argv: list[str]) -> int:
         warm1 = run_scoring(spark, config, large_uri, out)["tiles_per_second"]
         spark.stop()
 
-        bare, size_px = bare_throughput(lake, large, grid, batch_size=64)
-        ours_read, raw_read = read_throughput(str(mosaic), large, grid, size_px)
+        bare, size_px, resampling = bare_throughput(lake, large, grid, batch_size=64)
+        ours_read, raw_read = read_throughput(str(mosaic), large, grid, size_px, resampling)
 
     results.update(
         {

@@ -103,3 +103,8 @@ def test_a_failed_publish_leaves_the_old_product_untouched(tmp_path, product_inp
     with pytest.raises(Exception, match="11"):
         _publish(lake, product_inputs, legend=no_water)
     assert {n: (dest / n).read_bytes() for n in PRODUCT_FILES} == before
+
+
+def test_published_folders_are_readable_by_other_users(tmp_path, product_inputs):
+    dest = Path(_publish(LocalLake(str(tmp_path)), product_inputs))
+    assert dest.stat().st_mode & 0o055 == 0o055  # group and others may list and read it

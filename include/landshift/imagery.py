@@ -113,21 +113,29 @@ def open_on_grid(path: str, grid: TileGrid) -> Iterator[rasterio.io.DatasetReade
 
 
 def read_tile(
-    src: rasterio.io.DatasetReaderBase, tile: Tile, size_px: int, bands: tuple[int, ...] = (1, 2, 3, 4)
+    src: rasterio.io.DatasetReaderBase,
+    tile: Tile,
+    size_px: int,
+    bands: tuple[int, ...] = (1, 2, 3, 4),
+    resampling: str = "bilinear",
 ) -> tuple[np.ndarray, float]:
     """Read ``tile`` resampled to ``size_px`` square as uint8 HWC, and its valid-pixel share.
 
     Pixels outside the scene are 0. A pixel is valid when any band differs from nodata (0).
     """
     window = from_bounds(*tile.bounds, transform=src.transform)
-    pixels = _read_clipped(src, window, size_px, bands)
+    pixels = _read_clipped(src, window, size_px, bands, resampling=resampling)
     nodata = src.nodata if src.nodata is not None else 0
     valid = (pixels != nodata).any(axis=0)
     return np.ascontiguousarray(np.moveaxis(pixels, 0, -1)), float(valid.mean())
 
 
 def read_tile_row(
-    src: rasterio.io.DatasetReaderBase, tiles: list[Tile], size_px: int, bands: tuple[int, ...] = (1, 2, 3, 4)
+    src: rasterio.io.DatasetReaderBase,
+    tiles: list[Tile],
+    size_px: int,
+    bands: tuple[int, ...] = (1, 2, 3, 4),
+    resampling: str = "bilinear",
 ) -> list[tuple[np.ndarray, float]]:
     """Read adjacent tiles of one grid row (west to east, no gaps) in a single resampled read.
 
@@ -139,7 +147,7 @@ def read_tile_row(
     size = tiles[0].size_m
     west, south, _, north = tiles[0].bounds
     window = from_bounds(west, south, west + size * len(tiles), north, transform=src.transform)
-    pixels = _read_clipped(src, window, size_px, bands, width_px=size_px * len(tiles))
+    pixels = _read_clipped(src, window, size_px, bands, width_px=size_px * len(tiles), resampling=resampling)
     nodata = src.nodata if src.nodata is not None else 0
     results = []
     for index in range(len(tiles)):
@@ -150,17 +158,21 @@ def read_tile_row(
 
 
 def read_tiles(
-    src: rasterio.io.DatasetReaderBase, tiles: list[Tile], size_px: int, max_run: int = 32
+    src: rasterio.io.DatasetReaderBase,
+    tiles: list[Tile],
+    size_px: int,
+    max_run: int = 32,
+    resampling: str = "bilinear",
 ) -> list[tuple[np.ndarray, float]]:
     """Read tiles in the given order, one GDAL call per run of adjacent tiles in a grid row."""
     results: list[tuple[np.ndarray, float]] = []
     run: list[Tile] = []
     for tile in tiles:
         if run and (tile.row != run[-1].row or tile.col != run[-1].col + 1 or len(run) == max_run):
-            results.extend(read_tile_row(src, run, size_px))
+            results.extend(read_tile_row(src, run, size_px, resampling=resampling))
             run = []
         run.append(tile)
-    results.extend(read_tile_row(src, run, size_px))
+    results.extend(read_tile_row(src, run, size_px, resampling=resampling))
     return results
 
 
@@ -170,6 +182,7 @@ def _read_clipped(
     size_px: int,
     bands: tuple[int, ...],
     width_px: int | None = None,
+    resampling: str = "bilinear",
 ) -> np.ndarray:
     """Read ``window`` resampled to ``size_px`` rows by ``width_px`` (default ``size_px``) columns,
     zeros where it leaves the dataset.
@@ -185,14 +198,14 @@ def _read_clipped(
         return pixels
     if inside == window:
         shape = (len(bands), size_px, width_px)
-        return src.read(bands, window=window, out_shape=shape, resampling=Resampling.bilinear)
+        return src.read(bands, window=window, out_shape=shape, resampling=Resampling[resampling])
     scale_x, scale_y = width_px / window.width, size_px / window.height
     col0 = round((inside.col_off - window.col_off) * scale_x)
     row0 = round((inside.row_off - window.row_off) * scale_y)
     width = min(width_px - col0, max(1, round(inside.width * scale_x)))
     height = min(size_px - row0, max(1, round(inside.height * scale_y)))
     pixels[:, row0 : row0 + height, col0 : col0 + width] = src.read(
-        bands, window=inside, out_shape=(len(bands), height, width), resampling=Resampling.bilinear
+        bands, window=inside, out_shape=(len(bands), height, width), resampling=Resampling[resampling]
     )
     return pixels
 

@@ -114,6 +114,11 @@ class LocalLake:
     def upload_dir(self, local_dir: str, uri: str) -> None:
         Path(uri).parent.mkdir(parents=True, exist_ok=True)
         shutil.copytree(local_dir, uri)
+        # Private temporary folders are 0700: give the lake copy the usual umask-based mode.
+        umask = os.umask(0)
+        os.umask(umask)
+        for folder in [Path(uri), *(p for p in Path(uri).rglob("*") if p.is_dir())]:
+            folder.chmod(0o777 & ~umask)
 
     def download(self, uri: str, local_path: str) -> None:
         if not Path(uri).is_file():

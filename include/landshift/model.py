@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 # Band indexes (0-based) of RGBN tiles mapped onto a backbone's three input channels.
 COMPOSITES: dict[str, tuple[int, int, int]] = {"rgb": (0, 1, 2), "nir-r-g": (3, 0, 1)}
 NORMALIZATIONS = ("none", "scene-percentile")
+RESAMPLINGS = ("bilinear", "nearest", "average")
 BACKBONES = ("mobilenet_v2", "resnet50", "efficientnet_b0")
 # Per-tile shares of pixels whose NDWI exceeds the scene's Otsu water threshold (and +-0.1),
 # and the tile's mean NDWI relative to that threshold: radiometry-invariant water evidence.
@@ -40,6 +41,7 @@ class ModelSpec:
     composite: str = "nir-r-g"
     normalization: str = "scene-percentile"
     spectral_features: bool = True
+    resampling: str = "bilinear"
 
     def __post_init__(self) -> None:
         if self.backbone not in BACKBONES:
@@ -48,6 +50,8 @@ class ModelSpec:
             raise InputError(f"unknown band composite {self.composite!r}; supported: {list(COMPOSITES)}")
         if self.normalization not in NORMALIZATIONS:
             raise InputError(f"unknown normalization {self.normalization!r}; supported: {list(NORMALIZATIONS)}")
+        if self.resampling not in RESAMPLINGS:
+            raise InputError(f"unknown resampling {self.resampling!r}; supported: {list(RESAMPLINGS)}")
         if not 32 <= int(self.input_size) <= 512:
             raise InputError(f"input_size must lie in 32..512 px, got {self.input_size}")
 

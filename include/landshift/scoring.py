@@ -149,12 +149,12 @@ def read_batches(tiles: pd.DataFrame, config: ScoringConfig, gdal_path) -> Itera
     """Read tiles scene by scene in the given order, ``batch_size`` at a time."""
     grid = config.grid
     for scene_uri, scene_tiles in tiles.groupby("scene_uri", sort=False):
-        size_px = config.load().spec.input_size
+        spec = config.load().spec
         with open_on_grid(gdal_path(scene_uri), grid) as src:
             for start in range(0, len(scene_tiles), config.batch_size):
                 rows = scene_tiles.iloc[start : start + config.batch_size].reset_index(drop=True)
                 cells = [grid.tile(int(c), int(r)) for c, r in zip(rows["col"], rows["row"], strict=True)]
-                reads = read_tiles(src, cells, size_px)
+                reads = read_tiles(src, cells, spec.input_size, resampling=spec.resampling)
                 yield TileBatch(
                     rows=rows,
                     pixels=np.stack([pixels for pixels, _ in reads]),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import atexit
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -22,6 +23,15 @@ MODEL_NAME = "landshift-mobilenetv2"
 SPARK_POOL = "landshift_spark"
 SCREENSHOTS = REPO_ROOT / "e2e" / "screenshots"
 TIMINGS: dict[str, float] = {}
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Treat SIGTERM like Ctrl-C, so fixture teardown still stops the servers."""
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

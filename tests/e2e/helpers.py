@@ -391,7 +391,9 @@ class Browser:
         port = wait_for(lambda: active.read_text().split("\n")[0].strip(), 60, 0.5, "chromium DevTools port")
         self.devtools = f"http://127.0.0.1:{port}"
         page = wait_for(
-            lambda: next(t for t in requests.get(f"{self.devtools}/json/list", timeout=5).json() if t["type"] == "page"),  # noqa: E501
+            lambda: next(
+                t for t in requests.get(f"{self.devtools}/json/list", timeout=5).json() if t["type"] == "page"
+            ),
             30,
             0.5,
             "a chromium page target",
