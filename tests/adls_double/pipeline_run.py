@@ -1,0 +1,76 @@
+"""Run the demo pipeline's stages (train, score 2020, compare, publish) on one lake root.
+
+Usage: python tests/adls_double/pipeline_run.py SHARED_DATA LAKE_ROOT [LAKE_ROOT ...]
+Prints one JSON line: {lake_root: {file: sha256}} of each published product. Runs in its own
+process so Spark's Python workers inherit the lake credentials from the environment.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+from pathlib import Path
+
+from pyspark.sql import SparkSession
+
+from landshift.change import ChangeRule
+from landshift.demo import seed_lake
+from landshift.lake import open_lake
+from landshift.publish import PRODUCT_FILES
+from landshift.regions import get_region
+from landshift.scoring import ScoringConfig, run_scoring
+from landshift.stages import RunRequest, detect_change, plan, publish, validate_inputs
+from landshift.train_run import TrainingRequest, prepare, train_and_register
+
+MODEL = "landshift-mobilenetv2"
+
+
+def run_pipeline(spark, shared_data: Path, lake_root: str) -> dict[str, str]:
+    """Seed, train, score, compare and publish on ``lake_root``; return the product's digests."""
+    lake = open_lake(lake_root)
+    seed_lake(shared_data, lake)
+    region = get_region("nd-pothole")
+    training = TrainingRequest(lake.root, region, (2009, 2014), MODEL)
+    prepared = prepare(training)
+    features = ScoringConfig(
+        lake.root, "", "", region.crs, region.tile_size_m, emit_features=True, spec_uri=prepared["spec_uri"]
+    )
+    run_scoring(spark, features, prepared["tiles_uri"], prepared["features_uri"])
+    version = train_and_register(training, prepared)["model_version"]
+    request = RunRequest(lake.root, region, "2020")
+    checked = validate_inputs(request)
+    planned = plan(request, checked["scenes"])
+    run_scoring(
+        spark,
+        ScoringConfig(lake.root, MODEL, version, region.crs, region.tile_size_m),
+        planned["tiles_uri"],
+        request.layout.predictions,
+    )
+    rule = ChangeRule()
+    detect_change(request, rule)
+    published = publish(request, rule, version, checked["scenes"])["published_uri"]
+    return {name: hashlib.sha256(lake.read_bytes(f"{published}/{name}")).hexdigest() for name in PRODUCT_FILES}
+
+
+def main(argv: list[str]) -> int:
+    """Run the pipeline on every lake root given."""
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    spark = (
+        SparkSession.builder.master("local[2]")
+        .appName("landshift-lake-pipeline")
+        .config("spark.ui.enabled", "false")
+        .config("spark.driver.host", "127.0.0.1")
+        .getOrCreate()
+    )
+    try:
+        digests = {root: run_pipeline(spark, Path(argv[0]), root) for root in argv[1:]}
+    finally:
+        spark.stop()
+    print(json.dumps(digests))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
