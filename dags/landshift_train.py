@@ -12,13 +12,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 from airflow.sdk import Param, dag, task
 
 from landshift.regions import DEFAULT_MODEL_NAME
 from landshift_airflow import training
 from landshift_airflow.pipeline import DEFAULT_ARGS
-from landshift_airflow.spark import job_kwargs
+from landshift_airflow.spark import lake_aware_operator
 
 
 @dag(
@@ -82,8 +81,8 @@ def landshift_train():
     def prepare_training() -> dict:
         return training.prepare()
 
-    extract_features = SparkSubmitOperator(
-        task_id="extract_features", **job_kwargs("extract_features", training.feature_args("prepare_training"))
+    extract_features = lake_aware_operator(
+        "extract_features", "extract_features", training.feature_args("prepare_training")
     )
 
     @task

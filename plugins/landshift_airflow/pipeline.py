@@ -6,7 +6,7 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from landshift_airflow import runs
-from landshift_airflow.spark import job_kwargs
+from landshift_airflow.spark import lake_aware_operator
 
 DEFAULT_ARGS = {
     "owner": "landshift",
@@ -48,7 +48,6 @@ def change_params() -> dict:
 
 def region_pipeline(start: Callable[[], dict], asset_uri: str) -> None:
     """validate_inputs -> plan_tiles -> score_tiles (Spark) -> detect_change -> publish (Asset)."""
-    from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
     from airflow.sdk import Asset, task
 
     @task
@@ -59,9 +58,7 @@ def region_pipeline(start: Callable[[], dict], asset_uri: str) -> None:
     def plan_tiles(run: dict) -> dict:
         return runs.plan(run)
 
-    score_tiles = SparkSubmitOperator(
-        task_id="score_tiles", **job_kwargs("score_tiles", runs.score_args("validate_inputs"))
-    )
+    score_tiles = lake_aware_operator("score_tiles", "score_tiles", runs.score_args("validate_inputs"))
 
     @task
     def detect_change(run: dict) -> dict:

@@ -14,8 +14,11 @@ SPARK_POOL = "landshift_spark"
 
 
 def lake_root() -> str:
-    """The lake root URI: ``LANDSHIFT_LAKE_ROOT``, else ``./lake`` beside the repo."""
-    return os.environ.get("LANDSHIFT_LAKE_ROOT", str(DEFAULT_LAKE_ROOT))
+    """The lake root URI: from the ``landshift_lake`` connection if there is one (its credentials
+    exported to this task's environment), else ``LANDSHIFT_LAKE_ROOT``, else ``./lake``."""
+    from landshift_airflow.lake_hook import LandShiftLakeHook
+
+    return LandShiftLakeHook().apply()
 
 
 def spark_python() -> str:

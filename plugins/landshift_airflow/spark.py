@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
+
 from landshift_airflow.settings import (
     JOBS_DIR,
     REPO_ROOT,
@@ -57,3 +59,22 @@ def job_kwargs(job: str, application_args: list[Any], **overrides: Any) -> dict[
     }
     kwargs.update(overrides)
     return kwargs
+
+
+class LakeAwareSparkSubmitOperator(SparkSubmitOperator):
+    """SparkSubmitOperator whose job gets the lake credentials at run time.
+
+    They are added to the spark-submit environment inside ``execute``, after the templated
+    fields were rendered, so they never show in the UI's rendered fields or in logs.
+    """
+
+    def execute(self, context):
+        from landshift_airflow.lake_hook import LandShiftLakeHook
+
+        self.env_vars = {**(self.env_vars or {}), **LandShiftLakeHook().lake_environment()}
+        return super().execute(context)
+
+
+def lake_aware_operator(task_id: str, job: str, application_args: list[Any]) -> LakeAwareSparkSubmitOperator:
+    """The operator running ``jobs/<job>.py`` with the deployment's Spark settings."""
+    return LakeAwareSparkSubmitOperator(task_id=task_id, **job_kwargs(job, application_args))
