@@ -124,26 +124,20 @@ def plan(run: dict) -> dict:
 
 def score_args(source_task: str = "validate_inputs") -> list[str]:
     """Templated arguments of the scoring job, filled from ``source_task``'s XCom run dict."""
+    from landshift_airflow.spark import xcom_args
 
-    def pick(key: str) -> str:
-        return f"{{{{ ti.xcom_pull(task_ids='{source_task}')['{key}'] }}}}"
-
-    return [
-        "--lake-root",
-        pick("lake_root"),
-        "--tiles",
-        pick("tiles_uri"),
-        "--out",
-        pick("predictions_uri"),
-        "--model-name",
-        pick("model_name"),
-        "--model-version",
-        pick("model_version"),
-        "--crs",
-        pick("crs"),
-        "--tile-size-m",
-        pick("tile_size_m"),
-    ]
+    return xcom_args(
+        source_task,
+        {
+            "--lake-root": "lake_root",
+            "--tiles": "tiles_uri",
+            "--out": "predictions_uri",
+            "--model-name": "model_name",
+            "--model-version": "model_version",
+            "--crs": "crs",
+            "--tile-size-m": "tile_size_m",
+        },
+    )
 
 
 @fail_fast_on_bad_input

@@ -34,6 +34,14 @@ GPU_CONF: dict[str, str] = {
 }
 
 
+def xcom_args(source_task: str, flags: dict[str, str]) -> list[str]:
+    """Job arguments ``--flag value`` whose values are templated from ``source_task``'s XCom dict."""
+    args: list[str] = []
+    for flag, key in flags.items():
+        args += [flag, f"{{{{ ti.xcom_pull(task_ids='{source_task}')['{key}'] }}}}"]
+    return args
+
+
 def spark_conf(extra: dict[str, str] | None = None) -> dict[str, str]:
     """Spark configuration for the current profile (cpu or gpu)."""
     conf = {**CPU_CONF, "spark.pyspark.python": spark_python(), "spark.pyspark.driver.python": spark_python()}

@@ -44,24 +44,22 @@ def prepare() -> dict:
 
 def feature_args(source_task: str = "prepare_training") -> list[str]:
     """Templated arguments of the feature job, filled from ``source_task``'s XCom."""
+    from landshift_airflow.spark import xcom_args
 
-    def pick(key: str) -> str:
-        return f"{{{{ ti.xcom_pull(task_ids='{source_task}')['{key}'] }}}}"
-
+    augment = "{{ '--augment' if ti.xcom_pull(task_ids='" + source_task + "')['augment'] else '--features' }}"
     return [
-        "--lake-root",
-        pick("lake_root"),
-        "--tiles",
-        pick("tiles_uri"),
-        "--out",
-        pick("features_uri"),
-        "--spec",
-        pick("spec_uri"),
-        "--crs",
-        pick("crs"),
-        "--tile-size-m",
-        pick("tile_size_m"),
-        "{{ '--augment' if ti.xcom_pull(task_ids='" + source_task + "')['augment'] else '--features' }}",
+        *xcom_args(
+            source_task,
+            {
+                "--lake-root": "lake_root",
+                "--tiles": "tiles_uri",
+                "--out": "features_uri",
+                "--spec": "spec_uri",
+                "--crs": "crs",
+                "--tile-size-m": "tile_size_m",
+            },
+        ),
+        augment,
     ]
 
 
