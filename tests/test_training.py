@@ -89,3 +89,13 @@ def test_metrics_match_hand_computed_figures():
     assert report["recipe_3class"]["accuracy"] == round(4 / 6, 4)
     assert kappa(np.array([[5, 0], [0, 5]])) == 1.0
     assert abs(kappa(np.array([[25, 25], [25, 25]]))) < 1e-9
+
+
+def test_augmented_rows_train_the_head_but_only_original_tiles_are_evaluated():
+    base = grid_table((2009, 2014))
+    augmented = pd.concat([base.assign(variant=v) for v in range(8)], ignore_index=True)
+    features = separable_features(augmented, seed=5)
+    _, _, metrics = evaluate_and_fit(augmented, features, DEFAULT_LEGEND, seed=1)
+    kept = len(base) - 30
+    assert metrics["training_tiles"] == kept and metrics["training_rows"] == 8 * kept
+    assert metrics["cross_year"]["tiles"] == kept // 2  # the 2014 originals only
