@@ -11,25 +11,68 @@ dfs:  PUT ?resource=filesystem | PUT ?resource=file|directory | PATCH ?action=ap
       | HEAD (path properties)
 blob: GET with Range / x-ms-range (download, GDAL range reads) | HEAD (blob properties)
 
-Every request must carry a Shared Key or SAS authorisation (the signature itself is not checked).
-URLs are path-style: ``http://127.0.0.1:<port>/<account>/<filesystem>/<path>``.
+Shared Key signatures are verified against the account key (Azurite's published development
+key by default; ``--account-key``); a SAS (``sig=``) or a bearer token is accepted unchecked.
+URLs are path-style: ``http://127.0.0.1:<port>/<account>/<filesystem>/<path>``. Test-only control
+routes, without auth: ``POST /_double/fail-rename?after=N`` (the rename after N more succeeds
+answers 400 ``InjectedFailure``), ``GET /_double/requests`` (the request log as JSON).
+
+Run it as ``python -m adls_double.dfs_server --port 0``: it prints ``READY <port>`` once listening,
+binds 127.0.0.1 only, and stops on SIGTERM.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import email.utils
 import hashlib
+import hmac
 import json
 import re
+import signal
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, unquote, urlparse
+from urllib.parse import parse_qs, parse_qsl, unquote, urlparse
 
 ACCOUNT = "devstoreaccount1"
+# Azurite's published development key (public, not a secret).
+DEV_ACCOUNT_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 PAGE_SIZE = 1000
+SIGNED_HEADERS = (
+    "content-encoding",
+    "content-language",
+    "content-length",
+    "content-md5",
+    "content-type",
+    "date",
+    "if-modified-since",
+    "if-match",
+    "if-none-match",
+    "if-unmodified-since",
+    "range",
+)
+
+
+def shared_key_signature(key: str, method: str, raw_path: str, headers: dict[str, str], sign_range: bool) -> str:
+    """The Shared Key signature of a request (Azure Storage "Authorize with Shared Key")."""
+    headers = {name.lower(): value for name, value in headers.items() if value}
+    if headers.get("content-length") == "0":
+        del headers["content-length"]
+    url = urlparse(raw_path)
+    standard = [headers.get(name, "") if name != "range" or sign_range else "" for name in SIGNED_HEADERS]
+    canonical_headers = "".join(f"{n}:{v.strip()}\n" for n, v in sorted(headers.items()) if n.startswith("x-ms-"))
+    query: dict[str, list[str]] = {}
+    for name, value in parse_qsl(url.query, keep_blank_values=True):
+        query.setdefault(name.lower(), []).append(value)
+    canonical_query = "".join(f"\n{n}:{','.join(sorted(v))}" for n, v in sorted(query.items()))
+    string_to_sign = method + "\n" + "\n".join(standard) + "\n" + canonical_headers
+    string_to_sign += f"/{ACCOUNT}{url.path}{canonical_query}"
+    digest = hmac.new(base64.b64decode(key), string_to_sign.encode(), hashlib.sha256).digest()
+    return base64.b64encode(digest).decode()
 
 
 @dataclass
@@ -51,7 +94,8 @@ class Node:
 class Store:
     """In-memory filesystems: {filesystem: {path: Node}}."""
 
-    def __init__(self) -> None:
+    def __init__(self, account_key: str = DEV_ACCOUNT_KEY) -> None:
+        self.account_key = account_key
         self.filesystems: dict[str, dict[str, Node]] = {}
         self.lock = threading.RLock()
         self.requests: list[str] = []
@@ -66,10 +110,14 @@ class Store:
             self.fail_renames_after -= 1
         return True
 
-    def ensure_parents(self, fs: dict[str, Node], path: str) -> None:
+    def ensure_parents(self, fs: dict[str, Node], path: str) -> bool:
+        """Create the missing parent directories of ``path``; False if a parent is a file."""
         parts = path.split("/")[:-1]
         for i in range(1, len(parts) + 1):
-            fs.setdefault("/".join(parts[:i]), Node(is_directory=True))
+            parent = fs.setdefault("/".join(parts[:i]), Node(is_directory=True))
+            if not parent.is_directory:
+                return False
+        return True
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -117,10 +165,40 @@ class Handler(BaseHTTPRequestHandler):
 
     def _authorised(self, query: dict) -> bool:
         header = self.headers.get("Authorization", "")
-        if header.startswith(("SharedKey ", "Bearer ")) or "sig" in query:
+        if header.startswith("Bearer ") or "sig" in query:
             return True
+        if header.startswith(f"SharedKey {ACCOUNT}:"):
+            signature = header.split(":", 1)[1]
+            headers = dict(self.headers.items())
+            # Spec: the Range header is signed; the Python SDK sends x-ms-range and leaves it empty.
+            if any(
+                hmac.compare_digest(
+                    signature,
+                    shared_key_signature(self.store.account_key, self.command, self.path, headers, sign_range),
+                )
+                for sign_range in (True, False)
+            ):
+                return True
+            self._error(403, "AuthenticationFailed", "The MAC signature found in the HTTP request is not valid.")
+            return False
         self._error(403, "AuthenticationFailed", "Server failed to authenticate the request.")
         return False
+
+    def _control(self) -> bool:
+        """Test-only routes under /_double/ (fault injection, request log)."""
+        url = urlparse(self.path)
+        if not url.path.startswith("/_double/"):
+            return False
+        self._body()
+        query = parse_qs(url.query)
+        if url.path == "/_double/fail-rename":
+            self.store.fail_renames_after = int(query.get("after", ["0"])[0])
+            self._send(204)
+        elif url.path == "/_double/requests":
+            self._send(200, json.dumps(self.store.requests).encode(), {"Content-Type": "application/json"})
+        else:
+            self._error(404, "UnknownControlRoute", url.path)
+        return True
 
     def _node_headers(self, node: Node) -> dict[str, str]:
         headers = {
@@ -138,6 +216,8 @@ class Handler(BaseHTTPRequestHandler):
 
     # -- verbs ----------------------------------------------------------------------------------
     def do_PUT(self) -> None:
+        if self._control():
+            return
         name, path, query = self._parts()
         body = self._body()
         self.store.requests.append(f"PUT {self.path}")
@@ -159,10 +239,15 @@ class Handler(BaseHTTPRequestHandler):
                 return self._rename(fs, unquote(urlparse(source).path), path)
             resource = (query.get("resource") or [None])[0]
             if resource in ("file", "directory"):
-                if self.headers.get("If-None-Match") == "*" and path in fs:
+                existing = fs.get(path)
+                if existing is not None and self.headers.get("If-None-Match") == "*":
                     return self._error(409, "PathAlreadyExists", "The specified path already exists.")
-                self.store.ensure_parents(fs, path)
-                fs[path] = Node(is_directory=resource == "directory")
+                if existing is not None and existing.is_directory != (resource == "directory"):
+                    return self._error(409, "ResourceTypeMismatch", "The resource type does not match.")
+                if not self.store.ensure_parents(fs, path):
+                    return self._error(409, "ParentNotDirectory", "A parent of the path is a file.")
+                if existing is None or resource == "file":  # creating a file truncates; a directory stays
+                    fs[path] = Node(is_directory=resource == "directory")
                 return self._send(201, headers=self._node_headers(fs[path]))
             if self.headers.get("x-ms-blob-type") == "BlockBlob":  # blob Put Blob (used by tests' set-up)
                 self.store.ensure_parents(fs, path)
@@ -181,15 +266,27 @@ class Handler(BaseHTTPRequestHandler):
             return self._error(409, "PathAlreadyExists", "The specified path already exists.")
         if destination in fs and fs[destination].is_directory:
             return self._error(409, "PathAlreadyExists", "The destination directory already exists.")
+        if destination == source_path or destination.startswith(source_path + "/"):
+            return self._error(400, "InvalidDestinationPath", "The destination is inside the source.")
+        parent = destination.rpartition("/")[0]
+        if parent and (parent not in fs or not fs[parent].is_directory):
+            return self._error(
+                404, "RenameDestinationParentPathNotFound", "The parent directory of the destination does not exist."
+            )
         moved = {p: n for p, n in fs.items() if p == source_path or p.startswith(source_path + "/")}
         for old in moved:
             del fs[old]
-        self.store.ensure_parents(fs, destination)
         for old, node in moved.items():
             fs[destination + old[len(source_path) :]] = node
         return self._send(201)
 
+    def do_POST(self) -> None:
+        if not self._control():
+            self._error(405, "UnsupportedHttpVerb", "POST is not supported.")
+
     def do_PATCH(self) -> None:
+        if self._control():
+            return
         name, path, query = self._parts()
         body = self._body()
         self.store.requests.append(f"PATCH {self.path}")
@@ -218,6 +315,8 @@ class Handler(BaseHTTPRequestHandler):
             return self._error(400, "InvalidQueryParameterValue", f"Unsupported action {action}.")
 
     def do_DELETE(self) -> None:
+        if self._control():
+            return
         name, path, query = self._parts()
         self.store.requests.append(f"DELETE {self.path}")
         if not self._authorised(query):
@@ -240,6 +339,8 @@ class Handler(BaseHTTPRequestHandler):
             return self._send(200)
 
     def do_HEAD(self) -> None:
+        if self._control():
+            return
         name, path, query = self._parts()
         self.store.requests.append(f"HEAD {self.path}")
         if not self._authorised(query):
@@ -259,6 +360,8 @@ class Handler(BaseHTTPRequestHandler):
             return self._send(200, headers=headers)
 
     def do_GET(self) -> None:
+        if self._control():
+            return
         name, path, query = self._parts()
         self.store.requests.append(f"GET {self.path}")
         if not self._authorised(query):
@@ -313,23 +416,29 @@ class Handler(BaseHTTPRequestHandler):
         return self._send(200, json.dumps({"paths": paths}).encode(), headers)
 
 
-def serve(port: int = 0) -> ThreadingHTTPServer:
+def serve(port: int = 0, account_key: str = DEV_ACCOUNT_KEY) -> ThreadingHTTPServer:
     """Start the double on 127.0.0.1 in a background thread; returns the server (``.server_port``)."""
     server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    server.store = Store()  # type: ignore[attr-defined]
+    server.store = Store(account_key)  # type: ignore[attr-defined]
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, name="adls-double", daemon=True).start()
     return server
 
 
 def main() -> None:
-    """Run the double in the foreground (for manual experiments)."""
+    """Serve in the foreground until SIGTERM/SIGINT; prints ``READY <port>`` when listening."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--port", type=int, default=10004)
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument("--account-key", default=DEV_ACCOUNT_KEY)
     args = parser.parse_args()
-    server = serve(args.port)
-    print(f"ADLS Gen2 test double on http://127.0.0.1:{server.server_port}/{ACCOUNT}", flush=True)
-    threading.Event().wait()
+    server = serve(args.port, args.account_key)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    print(f"READY {server.server_port}", flush=True)
+    stop.wait()
+    server.shutdown()
+    sys.exit(0)
 
 
 if __name__ == "__main__":
