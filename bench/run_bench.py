@@ -273,7 +273,8 @@ def cores_probe(cores: int, lake_root: str, version: str, tiles_uri: str) -> flo
         f"config = ScoringConfig({lake_root!r}, {MODEL!r}, {version!r}, 'EPSG:26914', 224.0)\n"
         f"out = {lake_root!r} + '/bench/cores-{cores}'\n"
         f"run_scoring(spark, config, {tiles_uri!r}, out)\n"
-        f"print(json.dumps(max(run_scoring(spark, config, {tiles_uri!r}, out)['tiles_per_second'] for _ in range(2))))\n"
+        f"runs = [run_scoring(spark, config, {tiles_uri!r}, out)['tiles_per_second'] for _ in range(2)]\n"
+        "print(json.dumps(max(runs)))\n"
         "spark.stop()\n"
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=900)
