@@ -53,6 +53,7 @@ demo: airflow-init seed
 
 test: airflow-init
 	$(BIN)/ruff check .
+	if command -v npm > /dev/null; then bash tests/adls_double/install_azurite.sh; fi
 	$(BIN)/python -m pytest -q
 
 lint: $(BIN)/.installed

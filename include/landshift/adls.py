@@ -31,7 +31,7 @@ import time
 import uuid
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
@@ -255,7 +255,10 @@ def gdal_env(root: str, settings: AdlsSettings | None = None) -> Iterator[Any]:
     """A ``rasterio.Env`` with the lake's GDAL options (for code that prefers a scoped setting)."""
     import rasterio
 
-    with rasterio.Env(**gdal_options(root, settings)) as env:
+    options: dict[str, Any] = gdal_options(root, settings)
+    cache = int(options["GDAL_CACHEMAX"])  # rasterio.Env wants bytes, GDAL's config takes MB below 100000
+    options["GDAL_CACHEMAX"] = cache * 1024 * 1024 if cache < 100_000 else cache
+    with rasterio.Env(**options) as env:
         yield env
 
 
@@ -291,7 +294,10 @@ def spark_conf(root: str, settings: AdlsSettings | None = None, with_secrets: bo
     prefix = "spark.hadoop.fs.azure"
     kind = settings.kind
     if kind == "account-key":
-        return {f"{prefix}.account.auth.type.{host}": "SharedKey", f"{prefix}.account.key.{host}": secret("account_key")}
+        return {
+            f"{prefix}.account.auth.type.{host}": "SharedKey",
+            f"{prefix}.account.key.{host}": secret("account_key"),
+        }
     if kind == "sas":
         return {
             f"{prefix}.account.auth.type.{host}": "SAS",
@@ -328,7 +334,6 @@ def _file_system_client(uri: AbfssUri, settings: AdlsSettings) -> Any:
                 settings.dfs_url(uri.account, uri.suffix), credential=settings.credential(uri.account)
             )
             client = _clients[key] = service.get_file_system_client(uri.filesystem)
-            configure_gdal(uri.root, settings)
         return client
 
 
@@ -350,6 +355,7 @@ class AdlsLake:
         if not self._settings.account_name:
             self._settings = replace(self._settings, account_name=self._root.account)
         self._fs = _file_system_client(self._root, self._settings)
+        configure_gdal(self.root, self._settings)
 
     def __repr__(self) -> str:
         return f"AdlsLake({self.root!r}, credential={self._settings.kind})"
@@ -450,9 +456,7 @@ class AdlsLake:
         client = self._fs.get_directory_client(source)  # renames files and directories alike
         for attempt in (1, 2):
             try:
-                client.rename_directory(
-                    f"{self._root.filesystem}/{target}", match_condition=MatchConditions.IfMissing
-                )
+                client.rename_directory(f"{self._root.filesystem}/{target}", match_condition=MatchConditions.IfMissing)
                 return
             except ResourceExistsError as exc:
                 raise FileExistsError(f"cannot move onto existing {dst_uri}") from exc
@@ -471,10 +475,8 @@ class AdlsLake:
     def _delete_path(self, path: str) -> None:
         from azure.core.exceptions import ResourceNotFoundError
 
-        try:  # one recursive DELETE removes a file or a whole tree
+        with suppress(ResourceNotFoundError):  # one recursive DELETE removes a file or a whole tree
             self._fs.get_directory_client(path).delete_directory()
-        except ResourceNotFoundError:
-            pass
 
     # -- engines ------------------------------------------------------------------------------------
     def gdal_path(self, uri: str) -> str:

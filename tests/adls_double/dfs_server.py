@@ -59,7 +59,7 @@ SIGNED_HEADERS = (
 
 def shared_key_signature(key: str, method: str, raw_path: str, headers: dict[str, str], sign_range: bool) -> str:
     """The Shared Key signature of a request (Azure Storage "Authorize with Shared Key")."""
-    headers = {name.lower(): value for name, value in headers.items() if value}
+    headers = {name.lower(): value for name, value in headers.items()}
     if headers.get("content-length") == "0":
         del headers["content-length"]
     url = urlparse(raw_path)
@@ -94,8 +94,9 @@ class Node:
 class Store:
     """In-memory filesystems: {filesystem: {path: Node}}."""
 
-    def __init__(self, account_key: str = DEV_ACCOUNT_KEY) -> None:
+    def __init__(self, account_key: str = DEV_ACCOUNT_KEY, page_size: int = PAGE_SIZE) -> None:
         self.account_key = account_key
+        self.page_size = page_size
         self.filesystems: dict[str, dict[str, Node]] = {}
         self.lock = threading.RLock()
         self.requests: list[str] = []
@@ -396,7 +397,7 @@ class Handler(BaseHTTPRequestHandler):
         prefix = directory + "/" if directory else ""
         names = sorted(p for p in fs if p.startswith(prefix) and (recursive or "/" not in p[len(prefix) :]))
         start = int((query.get("continuation") or ["0"])[0])
-        page_size = int((query.get("maxResults") or [str(PAGE_SIZE)])[0])
+        page_size = min(int((query.get("maxResults") or [str(PAGE_SIZE)])[0]), self.store.page_size)
         page = names[start : start + page_size]
         paths = []
         for p in page:
@@ -416,10 +417,10 @@ class Handler(BaseHTTPRequestHandler):
         return self._send(200, json.dumps({"paths": paths}).encode(), headers)
 
 
-def serve(port: int = 0, account_key: str = DEV_ACCOUNT_KEY) -> ThreadingHTTPServer:
+def serve(port: int = 0, account_key: str = DEV_ACCOUNT_KEY, page_size: int = PAGE_SIZE) -> ThreadingHTTPServer:
     """Start the double on 127.0.0.1 in a background thread; returns the server (``.server_port``)."""
     server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    server.store = Store(account_key)  # type: ignore[attr-defined]
+    server.store = Store(account_key, page_size)  # type: ignore[attr-defined]
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, name="adls-double", daemon=True).start()
     return server
@@ -430,8 +431,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--account-key", default=DEV_ACCOUNT_KEY)
+    parser.add_argument("--page-size", type=int, default=PAGE_SIZE, help="most paths per list response")
     args = parser.parse_args()
-    server = serve(args.port, args.account_key)
+    server = serve(args.port, args.account_key, args.page_size)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

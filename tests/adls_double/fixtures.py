@@ -67,25 +67,29 @@ def _wait_for_port(process: subprocess.Popen, port: int, log_path: Path) -> None
 
 
 @contextmanager
-def dfs_double(account_key: str = DEV_ACCOUNT_KEY) -> Iterator[Server]:
-    """The dfs test double in a child process on a free loopback port."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "adls_double.dfs_server", "--port", "0", "--account-key", account_key],
-        cwd=REPO_ROOT / "tests",
-        env={**os.environ, "PYTHONPATH": str(REPO_ROOT / "tests")},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        line = process.stdout.readline()  # "READY <port>", or an error on exit
-        if not line.startswith("READY "):
-            raise RuntimeError(f"dfs double failed to start: {line}{process.stdout.read()[-2000:]}")
-        port = int(line.split()[1])
-        yield Server(f"http://{LOOPBACK}:{port}/{ACCOUNT}", port, process)
-    finally:
-        stop(process)
+def dfs_double(account_key: str = DEV_ACCOUNT_KEY, page_size: int = 1000) -> Iterator[Server]:
+    """The dfs test double in a child process on a free loopback port (``page_size`` paths per list)."""
+    command = [sys.executable, "-m", "adls_double.dfs_server", "--port", "0", "--account-key", account_key]
+    with tempfile.NamedTemporaryFile(prefix="dfs-double-", suffix=".log") as log_file:  # tracebacks, if any
+        process = subprocess.Popen(
+            [*command, "--page-size", str(page_size)],
+            cwd=REPO_ROOT / "tests",
+            env={**os.environ, "PYTHONPATH": str(REPO_ROOT / "tests")},
+            stdout=subprocess.PIPE,
+            stderr=log_file,
+            text=True,
+            start_new_session=True,
+        )
+        try:
+            line = process.stdout.readline()  # "READY <port>" is all the double prints; "" if it died
+            if not line.startswith("READY "):
+                process.wait(timeout=5)
+                raise RuntimeError(f"dfs double failed to start: {Path(log_file.name).read_text()[-2000:]}")
+            port = int(line.split()[1])
+            yield Server(f"http://{LOOPBACK}:{port}/{ACCOUNT}", port, process)
+        finally:
+            stop(process)
+            process.stdout.close()
 
 
 def have_node() -> bool:
