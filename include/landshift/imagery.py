@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
 import rasterio
+from affine import Affine
 from rasterio.crs import CRS
 from rasterio.enums import Resampling
 from rasterio.errors import CRSError, RasterioIOError
@@ -197,17 +199,60 @@ def _read_clipped(
     except WindowError:
         return pixels
     if inside == window:
-        shape = (len(bands), size_px, width_px)
-        return src.read(bands, window=window, out_shape=shape, resampling=Resampling[resampling])
+        return _resampled_read(src, window, (len(bands), size_px, width_px), bands, Resampling[resampling])
     scale_x, scale_y = width_px / window.width, size_px / window.height
     col0 = round((inside.col_off - window.col_off) * scale_x)
     row0 = round((inside.row_off - window.row_off) * scale_y)
     width = min(width_px - col0, max(1, round(inside.width * scale_x)))
     height = min(size_px - row0, max(1, round(inside.height * scale_y)))
-    pixels[:, row0 : row0 + height, col0 : col0 + width] = src.read(
-        bands, window=inside, out_shape=(len(bands), height, width), resampling=Resampling[resampling]
+    pixels[:, row0 : row0 + height, col0 : col0 + width] = _resampled_read(
+        src, inside, (len(bands), height, width), bands, Resampling[resampling]
     )
     return pixels
+
+
+# Native pixels read around a window for resampling; GDAL's bilinear kernel needs 1.
+RESAMPLING_MARGIN_PX = 2
+
+
+def _resampled_read(
+    src: rasterio.io.DatasetReaderBase,
+    window: Window,
+    out_shape: tuple[int, int, int],
+    bands: tuple[int, ...],
+    resampling: Resampling,
+) -> np.ndarray:
+    """``src.read`` of ``window`` resampled to ``out_shape``; for bilinear, byte-identical and about
+    twice as fast.
+
+    GDAL's bilinear kernel takes a slow nodata-aware path whenever a band declares nodata,
+    even where no pixel holds it. So the native pixels around the window are read once and, when
+    none of them is nodata, resampled from an in-memory copy that declares none; otherwise (scene
+    edges, the odd 0 in a dark band) the source is resampled as is.
+    """
+    if resampling != Resampling.bilinear:
+        return src.read(bands, window=window, out_shape=out_shape, resampling=resampling)
+    margin = RESAMPLING_MARGIN_PX
+    col0, row0 = max(0, math.floor(window.col_off) - margin), max(0, math.floor(window.row_off) - margin)
+    col1 = min(src.width, math.ceil(window.col_off + window.width) + margin)
+    row1 = min(src.height, math.ceil(window.row_off + window.height) + margin)
+    around = Window(col0, row0, col1 - col0, row1 - row0)
+    native = src.read(bands, window=around)
+    nodata = src.nodata if src.nodata is not None else 0
+    if (native == nodata).any():
+        return src.read(bands, window=window, out_shape=out_shape, resampling=resampling)
+    profile = {
+        "driver": "MEM",
+        "width": around.width,
+        "height": around.height,
+        "count": len(bands),
+        "dtype": native.dtype.name,
+        "transform": src.transform @ Affine.translation(col0, row0),
+    }
+    with rasterio.open("", "w+", **profile) as copy:
+        copy.write(native)
+        inner = Window(window.col_off - col0, window.row_off - row0, window.width, window.height)
+        return copy.read(window=inner, out_shape=out_shape, resampling=resampling)
 
 
 def otsu_threshold(values: np.ndarray, bins: int = 256) -> float:

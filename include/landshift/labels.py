@@ -115,9 +115,7 @@ def _clip(footprint: Bounds, aoi: Bounds | None) -> Bounds:
     return clipped
 
 
-def _aggregate_rows(
-    vrt: WarpedVRT, legend: Legend, cols: range, rows: range, row_offset: int, k: int
-) -> pd.DataFrame:
+def _aggregate_rows(vrt: WarpedVRT, legend: Legend, cols: range, rows: range, row_offset: int, k: int) -> pd.DataFrame:
     """Aggregate up to ROWS_PER_CHUNK tile rows, counted from the north edge of ``rows``."""
     n_rows = min(ROWS_PER_CHUNK, len(rows) - row_offset)
     window = Window(0, row_offset * k, len(cols) * k, n_rows * k)

@@ -41,9 +41,7 @@ class Legend:
         for land_class in self.classes:
             for source in land_class.source_codes:
                 if source in seen:
-                    raise InputError(
-                        f"NLCD code {source} is claimed by both {seen[source]} and {land_class.name}"
-                    )
+                    raise InputError(f"NLCD code {source} is claimed by both {seen[source]} and {land_class.name}")
                 seen[source] = land_class.name
 
     @property
