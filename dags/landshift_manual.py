@@ -14,7 +14,7 @@ from datetime import datetime
 
 from airflow.sdk import Param, dag
 
-from landshift.regions import DEFAULT_MODEL_NAME
+from landshift.regions import DEFAULT_MODEL_NAME, REGION_ID_PATTERN
 from landshift_airflow import runs
 from landshift_airflow.pipeline import DEFAULT_ARGS, change_params, region_pipeline
 
@@ -33,7 +33,7 @@ from landshift_airflow.pipeline import DEFAULT_ARGS, change_params, region_pipel
         "region_id": Param(
             "my-region",
             type="string",
-            pattern=r"^[a-z][a-z0-9-]{1,48}[a-z0-9]$",
+            pattern=REGION_ID_PATTERN.pattern,
             title="Region id",
             description="A slug: lowercase letters, digits and dashes.",
         ),

@@ -14,7 +14,7 @@ from datetime import datetime
 
 from airflow.sdk import Param, dag, task
 
-from landshift.regions import DEFAULT_MODEL_NAME
+from landshift.regions import DEFAULT_MODEL_NAME, REGION_ID_PATTERN
 from landshift_airflow import training
 from landshift_airflow.pipeline import DEFAULT_ARGS
 from landshift_airflow.spark import lake_aware_operator
@@ -31,7 +31,7 @@ from landshift_airflow.spark import lake_aware_operator
     default_args=DEFAULT_ARGS,
     tags=["landshift", "training"],
     params={
-        "region": Param("nd-pothole", type="string", pattern=r"^[a-z][a-z0-9-]{1,48}[a-z0-9]$", title="Region"),
+        "region": Param("nd-pothole", type="string", pattern=REGION_ID_PATTERN.pattern, title="Region"),
         "label_years": Param(
             [2009, 2014],
             type="array",

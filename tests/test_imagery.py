@@ -119,7 +119,18 @@ def test_fast_bilinear_reads_equal_gdal_reads_of_the_source():
                     continue
                 shape = (4, 96, 480)
                 expected = src.read((1, 2, 3, 4), window=inside, out_shape=shape, resampling=Resampling.bilinear)
-                fast = _resampled_read(src, inside, shape, (1, 2, 3, 4), Resampling.bilinear)
+                fast = np.zeros((96, 480, 4), np.uint8)  # HWC memory, written through a planar view
+                _resampled_read(src, inside, fast.transpose(2, 0, 1), (1, 2, 3, 4), Resampling.bilinear)
+                fast = fast.transpose(2, 0, 1)
                 assert np.array_equal(fast, expected), (row, col)
                 compared += 1
     assert compared > 50
+
+
+def test_valid_mask_is_any_band_off_nodata_for_every_layout():
+    from landshift.imagery import valid_mask
+
+    pixels = np.random.default_rng(0).integers(0, 2, (8, 40, 4)).astype(np.uint8)
+    for array, nodata in [(pixels, 0), (pixels[:, 8:16], 0), (pixels[..., :3].copy(), 0), (pixels, 1)]:
+        assert np.array_equal(valid_mask(array, nodata), (array != nodata).any(axis=-1))
+    assert valid_mask(np.zeros((2, 2, 4), np.uint8), 0).sum() == 0

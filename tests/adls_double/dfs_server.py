@@ -215,15 +215,23 @@ class Handler(BaseHTTPRequestHandler):
             headers["Content-Type"] = "application/octet-stream"
         return headers
 
-    # -- verbs ----------------------------------------------------------------------------------
-    def do_PUT(self) -> None:
+    def _accept(self, verb: str) -> tuple[str, str, dict[str, list[str]], bytes] | None:
+        """Parse, log and authorise a data request: None when it was a control call or was refused
+        (and has been answered)."""
         if self._control():
-            return
+            return None
         name, path, query = self._parts()
         body = self._body()
-        self.store.requests.append(f"PUT {self.path}")
+        self.store.requests.append(f"{verb} {self.path}")
         if not self._authorised(query):
+            return None
+        return name, path, query, body
+
+    # -- verbs ----------------------------------------------------------------------------------
+    def do_PUT(self) -> None:
+        if (request := self._accept("PUT")) is None:
             return
+        name, path, query, body = request
         with self.store.lock:
             if query.get("resource") == ["filesystem"] or query.get("restype") == ["container"]:
                 if name in self.store.filesystems:
@@ -286,13 +294,9 @@ class Handler(BaseHTTPRequestHandler):
             self._error(405, "UnsupportedHttpVerb", "POST is not supported.")
 
     def do_PATCH(self) -> None:
-        if self._control():
+        if (request := self._accept("PATCH")) is None:
             return
-        name, path, query = self._parts()
-        body = self._body()
-        self.store.requests.append(f"PATCH {self.path}")
-        if not self._authorised(query):
-            return
+        name, path, query, body = request
         with self.store.lock:
             fs = self.store.filesystems.get(name)
             node = fs.get(path) if fs is not None else None
@@ -316,12 +320,9 @@ class Handler(BaseHTTPRequestHandler):
             return self._error(400, "InvalidQueryParameterValue", f"Unsupported action {action}.")
 
     def do_DELETE(self) -> None:
-        if self._control():
+        if (request := self._accept("DELETE")) is None:
             return
-        name, path, query = self._parts()
-        self.store.requests.append(f"DELETE {self.path}")
-        if not self._authorised(query):
-            return
+        name, path, query, _ = request
         with self.store.lock:
             fs = self.store.filesystems.get(name)
             if fs is None:
@@ -340,12 +341,9 @@ class Handler(BaseHTTPRequestHandler):
             return self._send(200)
 
     def do_HEAD(self) -> None:
-        if self._control():
+        if (request := self._accept("HEAD")) is None:
             return
-        name, path, query = self._parts()
-        self.store.requests.append(f"HEAD {self.path}")
-        if not self._authorised(query):
-            return
+        name, path, _, _ = request
         with self.store.lock:
             fs = self.store.filesystems.get(name)
             if fs is not None and not path:
@@ -361,12 +359,9 @@ class Handler(BaseHTTPRequestHandler):
             return self._send(200, headers=headers)
 
     def do_GET(self) -> None:
-        if self._control():
+        if (request := self._accept("GET")) is None:
             return
-        name, path, query = self._parts()
-        self.store.requests.append(f"GET {self.path}")
-        if not self._authorised(query):
-            return
+        name, path, query, _ = request
         with self.store.lock:
             fs = self.store.filesystems.get(name)
             if fs is None:
