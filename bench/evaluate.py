@@ -25,15 +25,17 @@ BACKBONE_WEIGHTS = {
     "resnet50": SHARED_DATA / "backbones" / "resnet50_no_top.weights.h5",
     "efficientnet_b0": SHARED_DATA / "backbones" / "efficientnet_b0_no_top.weights.h5",
 }
-# (name, spec overrides, head overrides): the default first, then the alternatives measured.
+# (name, spec overrides, head overrides, flip/rotate augmentation of the training tiles): the
+# default first, then the alternatives measured.
 CONFIGS = [
-    ("default", {}, {}),
-    ("rgb", {"composite": "rgb"}, {}),
-    ("no-normalisation", {"normalization": "none"}, {}),
-    ("no-spectral", {"spectral_features": False}, {"spectral_count": 0}),
-    ("no-pca", {}, {"pca_components": 0}),
-    ("input-224", {"input_size": 224}, {}),
-    ("nearest", {"resampling": "nearest"}, {}),
+    ("default", {}, {}, False),
+    ("rgb", {"composite": "rgb"}, {}, False),
+    ("no-normalisation", {"normalization": "none"}, {}, False),
+    ("no-spectral", {"spectral_features": False}, {"spectral_count": 0}, False),
+    ("no-pca", {}, {"pca_components": 0}, False),
+    ("input-224", {"input_size": 224}, {}, False),
+    ("nearest", {"resampling": "nearest"}, {}, False),
+    ("augment-8x", {}, {}, True),
 ]
 
 
@@ -51,12 +53,14 @@ def year_data(year: int, size: int, grid, legend, resampling: str) -> tuple:
     return labels, tiles, np.repeat(stats[None], len(tiles), axis=0)
 
 
-def run_config(name: str, spec_overrides: dict, head_overrides: dict, backbone: str, min_agreement: float) -> dict:
+def run_config(
+    name: str, spec_overrides: dict, head_overrides: dict, augmented: bool, backbone: str, min_agreement: float
+) -> dict:
     """Metrics of one configuration."""
     from landshift.evaluation import evaluate
     from landshift.grid import TileGrid
     from landshift.legend import DEFAULT_LEGEND
-    from landshift.model import Featurizer, ModelSpec, sha256_of
+    from landshift.model import Featurizer, ModelSpec, augment, sha256_of
     from landshift.training import HeadSettings, blocked_split, train_head
 
     weights = BACKBONE_WEIGHTS[backbone]
@@ -77,14 +81,18 @@ def run_config(name: str, spec_overrides: dict, head_overrides: dict, backbone: 
     data = {year: year_data(year, spec.input_size, grid, DEFAULT_LEGEND, spec.resampling) for year in SCENES}
     features = {year: featurizer.features(tiles, stats) for year, (_, tiles, stats) in data.items()}
     seconds = time.perf_counter() - started
+    _, train_tiles, train_stats = data[2009]
+    variants = augment(train_tiles) if augmented else [train_tiles]
+    # Rows: every training tile in each variant (variant 0 is the original, whose features exist).
+    train_features = np.concatenate([features[2009]] + [featurizer.features(v, train_stats) for v in variants[1:]])
     train_labels = data[2009][0]
-    keep = (train_labels["prior_agreement"] >= min_agreement).to_numpy()
-    head = train_head(features[2009][keep], train_labels["prior_class"].to_numpy()[keep], 42, settings)
+    classes = np.tile(train_labels["prior_class"].to_numpy(), len(variants))
+    keep = np.tile((train_labels["prior_agreement"] >= min_agreement).to_numpy(), len(variants))
+    head = train_head(train_features[keep], classes[keep], 42, settings)
     cross = evaluate(data[2014][0]["prior_class"].to_numpy(), head.predict(features[2014]), DEFAULT_LEGEND)
     train_mask, validation_mask = blocked_split(train_labels, seed=42)
-    blocked_head = train_head(
-        features[2009][train_mask & keep], train_labels["prior_class"].to_numpy()[train_mask & keep], 42, settings
-    )
+    in_train = np.tile(train_mask, len(variants)) & keep
+    blocked_head = train_head(train_features[in_train], classes[in_train], 42, settings)
     blocked = evaluate(
         train_labels["prior_class"].to_numpy()[validation_mask],
         blocked_head.predict(features[2009][validation_mask]),
@@ -95,6 +103,7 @@ def run_config(name: str, spec_overrides: dict, head_overrides: dict, backbone: 
         "backbone": backbone,
         "spec": {k: v for k, v in spec.to_dict().items() if k not in ("weights_uri",)},
         "head": settings.__dict__,
+        "augmented": augmented,
         "train": "nd-pothole 2009 labels",
         "test": "nd-pothole 2014 labels",
         "cross_year": cross,
@@ -112,9 +121,10 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     configs = CONFIGS if args.configs == "all" else CONFIGS[:1]
-    results = [run_config(name, spec, head, "mobilenet_v2", args.min_agreement) for name, spec, head in configs]
+    results = [run_config(*config, "mobilenet_v2", args.min_agreement) for config in configs]
     results += [
-        run_config("default", {}, {}, backbone, args.min_agreement) for backbone in ("resnet50", "efficientnet_b0")
+        run_config("default", {}, {}, False, backbone, args.min_agreement)
+        for backbone in ("resnet50", "efficientnet_b0")
     ]
     print(f"{'config':<18} {'backbone':<16} {'accuracy':>8} {'water F1':>8} {'kappa':>6} {'3-class':>7} {'blocked':>7}")
     for row in results:

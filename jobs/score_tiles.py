@@ -53,6 +53,7 @@ def main(argv: list[str]) -> int:
     from pyspark.sql import SparkSession
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("py4j").setLevel(logging.WARNING)  # its connection chatter
     args = parse_args(argv)
     if not args.spec and not (args.model_name and args.model_version):
         print("error: give --model-name and --model-version, or --spec", file=sys.stderr)

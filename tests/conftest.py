@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from pathlib import Path
@@ -30,6 +31,8 @@ def pytest_configure(config: pytest.Config) -> None:
     if not (SHARED_DATA / "naip-nd").is_dir():
         raise pytest.UsageError(f"shared data not found at {SHARED_DATA}; set LANDSHIFT_SHARED_DATA")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # py4j logs at INFO from __del__ at interpreter exit, after pytest closed the captured streams.
+    logging.getLogger("py4j").setLevel(logging.WARNING)
 
 
 @pytest.fixture(scope="session")
