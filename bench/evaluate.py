@@ -25,17 +25,19 @@ BACKBONE_WEIGHTS = {
     "resnet50": SHARED_DATA / "backbones" / "resnet50_no_top.weights.h5",
     "efficientnet_b0": SHARED_DATA / "backbones" / "efficientnet_b0_no_top.weights.h5",
 }
-# (name, spec overrides, head overrides, flip/rotate augmentation of the training tiles): the
-# default first, then the alternatives measured.
+# (name, spec overrides, head overrides, flip/rotate augmentation of the training tiles, precision
+# the 2014 test tiles are scored with): the default first, then the alternatives measured.
 CONFIGS = [
-    ("default", {}, {}, False),
-    ("rgb", {"composite": "rgb"}, {}, False),
-    ("no-normalisation", {"normalization": "none"}, {}, False),
-    ("no-spectral", {"spectral_features": False}, {"spectral_count": 0}, False),
-    ("no-pca", {}, {"pca_components": 0}, False),
-    ("input-224", {"input_size": 224}, {}, False),
-    ("nearest", {"resampling": "nearest"}, {}, False),
-    ("augment-8x", {}, {}, True),
+    ("default", {}, {}, False, "float32"),
+    ("rgb", {"composite": "rgb"}, {}, False, "float32"),
+    ("no-normalisation", {"normalization": "none"}, {}, False, "float32"),
+    ("no-spectral", {"spectral_features": False}, {"spectral_count": 0}, False, "float32"),
+    ("no-pca", {}, {"pca_components": 0}, False, "float32"),
+    ("input-224", {"input_size": 224}, {}, False, "float32"),
+    ("nearest", {"resampling": "nearest"}, {}, False, "float32"),
+    ("augment-8x", {}, {}, True, "float32"),
+    ("score-float16", {}, {}, False, "mixed_float16"),
+    ("score-bfloat16", {}, {}, False, "mixed_bfloat16"),
 ]
 
 
@@ -54,7 +56,13 @@ def year_data(year: int, size: int, grid, legend, resampling: str) -> tuple:
 
 
 def run_config(
-    name: str, spec_overrides: dict, head_overrides: dict, augmented: bool, backbone: str, min_agreement: float
+    name: str,
+    spec_overrides: dict,
+    head_overrides: dict,
+    augmented: bool,
+    score_precision: str,
+    backbone: str,
+    min_agreement: float,
 ) -> dict:
     """Metrics of one configuration."""
     from landshift.evaluation import evaluate
@@ -89,6 +97,9 @@ def run_config(
     classes = np.tile(train_labels["prior_class"].to_numpy(), len(variants))
     keep = np.tile((train_labels["prior_agreement"] >= min_agreement).to_numpy(), len(variants))
     head = train_head(train_features[keep], classes[keep], 42, settings)
+    if score_precision != "float32":  # the head trained on float32 features scores mixed-precision ones
+        _, test_tiles, test_stats = data[2014]
+        features[2014] = Featurizer(spec, str(weights), precision=score_precision).features(test_tiles, test_stats)
     cross = evaluate(data[2014][0]["prior_class"].to_numpy(), head.predict(features[2014]), DEFAULT_LEGEND)
     train_mask, validation_mask = blocked_split(train_labels, seed=42)
     in_train = np.tile(train_mask, len(variants)) & keep
@@ -104,6 +115,7 @@ def run_config(
         "spec": {k: v for k, v in spec.to_dict().items() if k not in ("weights_uri",)},
         "head": settings.__dict__,
         "augmented": augmented,
+        "score_precision": score_precision,
         "train": "nd-pothole 2009 labels",
         "test": "nd-pothole 2014 labels",
         "cross_year": cross,
@@ -123,7 +135,7 @@ def main(argv: list[str]) -> int:
     configs = CONFIGS if args.configs == "all" else CONFIGS[:1]
     results = [run_config(*config, "mobilenet_v2", args.min_agreement) for config in configs]
     results += [
-        run_config("default", {}, {}, False, backbone, args.min_agreement)
+        run_config("default", {}, {}, False, "float32", backbone, args.min_agreement)
         for backbone in ("resnet50", "efficientnet_b0")
     ]
     print(f"{'config':<18} {'backbone':<16} {'accuracy':>8} {'water F1':>8} {'kappa':>6} {'3-class':>7} {'blocked':>7}")

@@ -2,6 +2,7 @@
 
 Usage: spark-submit jobs/score_tiles.py --lake-root ROOT --tiles TILES_URI --out OUT_URI \
     --model-name NAME --model-version VERSION --crs EPSG:n --tile-size-m 224 [--batch-size 64]
+    [--precision float32|mixed_float16|mixed_bfloat16] [--xla]
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ import json
 import logging
 import sys
 
-from landshift.scoring import ScoringConfig, run_scoring
+from landshift.model import PRECISIONS
+from landshift.scoring import DEFAULT_BATCH_SIZE, ScoringConfig, run_scoring
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -25,7 +27,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--spec", default="", help="lake URI of a model spec.json (featurize without a head)")
     parser.add_argument("--crs", required=True)
     parser.add_argument("--tile-size-m", type=float, required=True)
-    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help="tiles per model call")
+    parser.add_argument("--precision", choices=PRECISIONS, default="float32", help="backbone dtype policy")
+    parser.add_argument("--xla", action="store_true", help="compile the model graph with XLA (for GPUs)")
     parser.add_argument("--min-valid-fraction", type=float, default=0.5)
     parser.add_argument("--features", action="store_true", help="emit embeddings instead of classes")
     parser.add_argument("--augment", action="store_true", help="with --features: 8 flips/rotations")
@@ -45,6 +49,8 @@ def config_from(args: argparse.Namespace) -> ScoringConfig:
         emit_features=args.features or args.augment,
         augment=args.augment,
         spec_uri=args.spec,
+        precision=args.precision,
+        xla=args.xla,
     )
 
 

@@ -80,3 +80,39 @@ def test_manual_dag_params_render_a_typed_form(dagbag):
     assert schema["prior_year"]["type"] == "integer"
     assert all("title" in s for s in schema.values())
     json.dumps(schema)
+
+
+def test_model_device_args_follow_the_profile_and_reject_bad_values(monkeypatch):
+    from landshift.model import PRECISIONS
+    from landshift_airflow import settings
+
+    assert settings.PRECISIONS == PRECISIONS
+    for name in ("LANDSHIFT_SPARK_PROFILE", "LANDSHIFT_BATCH_SIZE", "LANDSHIFT_PRECISION", "LANDSHIFT_XLA"):
+        monkeypatch.delenv(name, raising=False)
+    assert settings.model_device_args() == ["--batch-size", "64", "--precision", "float32"]
+    monkeypatch.setenv("LANDSHIFT_SPARK_PROFILE", "gpu")
+    monkeypatch.setenv("LANDSHIFT_PRECISION", "mixed_float16")
+    monkeypatch.setenv("LANDSHIFT_XLA", "1")
+    assert settings.model_device_args() == ["--batch-size", "512", "--precision", "mixed_float16", "--xla"]
+    monkeypatch.setenv("LANDSHIFT_PRECISION", "float8")
+    with pytest.raises(ValueError, match="LANDSHIFT_PRECISION"):
+        settings.model_device_args()
+    monkeypatch.setenv("LANDSHIFT_PRECISION", "float32")
+    monkeypatch.setenv("LANDSHIFT_BATCH_SIZE", "-4")
+    with pytest.raises(ValueError, match="LANDSHIFT_BATCH_SIZE"):
+        settings.model_device_args()
+
+
+def test_scoring_jobs_receive_the_device_args(dagbag):
+    from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
+
+    sys.path.insert(0, str(REPO_ROOT / "jobs"))
+    from score_tiles import config_from, parse_args
+
+    for dag in dagbag.dags.values():
+        for task in dag.tasks:
+            if isinstance(task, SparkSubmitOperator):
+                assert task.application_args[-4:] == ["--batch-size", "64", "--precision", "float32"]
+    required = ["--lake-root", "/lake", "--tiles", "t", "--out", "o", "--crs", "EPSG:26914", "--tile-size-m", "224"]
+    config = config_from(parse_args([*required, "--precision", "mixed_bfloat16", "--xla", "--batch-size", "256"]))
+    assert (config.precision, config.xla, config.batch_size) == ("mixed_bfloat16", True, 256)

@@ -96,3 +96,23 @@ def test_head_round_trips_through_bytes():
     assert np.allclose(restored.predict_proba(features), head.predict_proba(features), atol=1e-5)
     assert restored.class_codes == (11, 82)
     assert head.to_bytes() == restored.to_bytes()
+
+
+def test_mixed_precision_and_xla_keep_the_features(tiles):
+    import keras
+
+    pixels, stats = tiles
+    reference = Featurizer(ModelSpec(weights_sha256=SHA256), str(WEIGHTS)).features(pixels, stats)
+
+    def cosines(features: np.ndarray) -> np.ndarray:
+        return (features * reference).sum(axis=1) / np.linalg.norm(features, axis=1) / np.linalg.norm(reference, axis=1)
+
+    half = Featurizer(ModelSpec(weights_sha256=SHA256), str(WEIGHTS), precision="mixed_float16").features(pixels, stats)
+    assert half.dtype == np.float32 and cosines(half).min() > 0.999
+    brain = Featurizer(ModelSpec(weights_sha256=SHA256), str(WEIGHTS), precision="mixed_bfloat16")
+    assert cosines(brain.features(pixels, stats)).min() > 0.95  # 8-bit mantissa: coarser
+    assert keras.config.dtype_policy().name == "float32"  # the policy is set only while building
+    compiled = Featurizer(ModelSpec(weights_sha256=SHA256), str(WEIGHTS), xla=True).features(pixels, stats)
+    assert np.allclose(compiled, reference, rtol=1e-3, atol=1e-4)
+    with pytest.raises(InputError, match="unknown precision"):
+        Featurizer(ModelSpec(weights_sha256=SHA256), str(WEIGHTS), precision="float8")

@@ -11,6 +11,7 @@ from landshift_airflow.settings import (
     REPO_ROOT,
     SPARK_CONN_ID,
     SPARK_POOL,
+    model_device_args,
     spark_profile,
     spark_python,
 )
@@ -57,7 +58,7 @@ def job_kwargs(job: str, application_args: list[Any], **overrides: Any) -> dict[
         raise FileNotFoundError(f"no Spark job {application}")
     kwargs: dict[str, Any] = {
         "application": str(application),
-        "application_args": application_args,
+        "application_args": [*application_args, *model_device_args()],
         "conn_id": SPARK_CONN_ID,
         "conf": spark_conf(),
         "name": f"landshift-{job}",
