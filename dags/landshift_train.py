@@ -40,6 +40,13 @@ from landshift_airflow.spark import lake_aware_operator
             title="Label years",
             description="Years of the region's training labels to use.",
         ),
+        "labels_uri": Param(
+            "",
+            type=["null", "string"],
+            title="Label rasters (optional)",
+            description="Lake path of an NLCD-coded raster per year, with {year} (and {region}) in it, "
+            "e.g. raw/labels/my-region/{year}/labels.tif. Empty: the region's registered training labels.",
+        ),
         "model_name": Param(DEFAULT_MODEL_NAME, type="string", minLength=1, title="Model name"),
         "backbone": Param(
             "",
@@ -67,6 +74,17 @@ from landshift_airflow.spark import lake_aware_operator
             maximum=1,
             title="Min label agreement",
             description="Tiles whose majority label covers less of the tile are not trained on.",
+        ),
+        "split_block_tiles": Param(
+            4,
+            type="integer",
+            minimum=1,
+            maximum=64,
+            title="Validation block size (tiles)",
+            description="Spatially blocked validation: square blocks of this many tiles a side go whole to one side.",
+        ),
+        "validation_share": Param(
+            0.25, type="number", minimum=0.05, maximum=0.5, title="Share of blocks held out for validation"
         ),
         "promote_alias": Param(
             "production",

@@ -111,3 +111,27 @@ def test_scoring_and_training_preprocess_a_tile_identically(trained_lake, spark)
     sample = trained_features.index[::50]
     for key in sample:
         assert np.allclose(rescored.loc[key, "features"], trained_features.loc[key, "features"], atol=1e-5)
+
+
+def test_training_labels_can_come_from_a_uri_template(trained_lake):
+    """A label source given at trigger time (here the per-tile rasters) replaces the region's."""
+    lake, _ = trained_lake
+    region = get_region("nd-pothole")
+    template = "raw/labels/{region}/{year}/labels_{year}_tiles.tif"
+    request = TrainingRequest(lake.root, region, (2009, 2014), MODEL, labels_uri=template)
+    assert [s.path for s in request.label_sources] == [
+        "raw/labels/nd-pothole/2009/labels_2009_tiles.tif",
+        "raw/labels/nd-pothole/2014/labels_2014_tiles.tif",
+    ]
+    prepared = prepare(request)
+    tiles = read_table(lake, prepared["tiles_uri"])
+    assert set(tiles["year"]) == {2009, 2014} and len(tiles) == 2 * 300  # the annotated 20 x 15 tile grid
+    assert (tiles["prior_agreement"] == 1.0).all()  # one label pixel per tile: no mixed tiles
+    with pytest.raises(InputError, match="placeholder"):
+        TrainingRequest(lake.root, region, (2009, 2014), MODEL, labels_uri="raw/labels/one.tif")
+    with pytest.raises(InputError, match="validation share"):
+        TrainingRequest(lake.root, region, (2009,), MODEL, validation_share=0.9)
+    missing = TrainingRequest(lake.root, region, (2009,), MODEL, labels_uri="raw/labels/none/{year}.tif")
+    with pytest.raises(NotFoundError, match="training labels for 2009"):
+        prepare(missing)
+    assert not Path(missing.work).exists()

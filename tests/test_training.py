@@ -99,3 +99,20 @@ def test_augmented_rows_train_the_head_but_only_original_tiles_are_evaluated():
     kept = len(base) - 30
     assert metrics["training_tiles"] == kept and metrics["training_rows"] == 8 * kept
     assert metrics["cross_year"]["tiles"] == kept // 2  # the 2014 originals only
+
+
+def test_split_settings_shape_the_blocked_validation_and_are_recorded():
+    from landshift.errors import InputError
+    from landshift.training import SplitSettings
+
+    table = grid_table((2009,))
+    features = separable_features(table)
+    _, _, default = evaluate_and_fit(table, features, DEFAULT_LEGEND, seed=3)
+    _, _, wide = evaluate_and_fit(table, features, DEFAULT_LEGEND, seed=3, split=SplitSettings(2, 0.5))
+    assert default["split"] == {"block_tiles": 4, "validation_share": 0.25}
+    assert wide["split"] == {"block_tiles": 2, "validation_share": 0.5}
+    assert wide["spatial_blocks"]["tiles"] > default["spatial_blocks"]["tiles"]
+    with pytest.raises(InputError, match="validation share"):
+        SplitSettings(4, 0.9)
+    with pytest.raises(InputError, match="block size"):
+        SplitSettings(0, 0.25)

@@ -18,7 +18,7 @@ from landshift.errors import InputError, NotFoundError
 from landshift.grid import TileGrid
 from landshift.lake import Lake, open_lake, read_json, read_table, write_json, write_table
 from landshift.legend import DEFAULT_LEGEND
-from landshift.regions import Region, resolve_path
+from landshift.regions import LabelSource, Region, resolve_path
 
 log = logging.getLogger(__name__)
 
@@ -42,16 +42,34 @@ class TrainingRequest:
     augment: bool = False
     min_agreement: float = 0.6
     promote_alias: str = "production"
+    labels_uri: str = ""
+    split_block_tiles: int = 4
+    validation_share: float = 0.25
 
     def __post_init__(self) -> None:
-        known = {source.year for source in self.region.training_labels}
-        missing = sorted(set(self.label_years) - known)
+        from landshift.training import SplitSettings
+
         if not self.label_years:
             raise InputError("label_years is empty")
+        if self.labels_uri and len(self.label_years) > 1 and "{year}" not in self.labels_uri:
+            raise InputError(f"labels_uri {self.labels_uri!r} needs a {{year}} placeholder for several label years")
+        known = {source.year for source in self.label_sources}
+        missing = sorted(set(self.label_years) - known)
         if missing:
             raise InputError(f"region {self.region.id} has no training labels for {missing}; it has {sorted(known)}")
         if not 0.0 <= self.min_agreement <= 1.0:
             raise InputError(f"min_agreement must lie in [0, 1], got {self.min_agreement}")
+        SplitSettings(self.split_block_tiles, self.validation_share)  # validates
+
+    @property
+    def label_sources(self) -> tuple[LabelSource, ...]:
+        """The label rasters trained on: ``labels_uri`` per year when given, else the region's."""
+        if not self.labels_uri:
+            return tuple(s for s in self.region.training_labels if s.year in self.label_years)
+        return tuple(
+            LabelSource("labels_uri", year, self.labels_uri.format(year=year, region=self.region.id))
+            for year in self.label_years
+        )
 
     @property
     def key(self) -> str:
@@ -105,10 +123,11 @@ def prepare(request: TrainingRequest) -> dict:
 
     lake = open_lake(request.lake_root)
     spec = model_spec_for(request, lake)
+    for source in request.label_sources:
+        if not lake.exists(resolve_path(request.lake_root, source.path)):
+            raise NotFoundError(f"training labels for {source.year} not in the lake: {source.path}")
     frames, chunk_base = [], 0
-    for source in request.region.training_labels:
-        if source.year not in request.label_years:
-            continue
+    for source in request.label_sources:
         imagery = resolve_path(request.lake_root, request.region.imagery_prefix(str(source.year)))
         plan = plan_tiles(lake, discover_scenes(lake, imagery), request.grid, None)
         labels = aggregate_labels(
@@ -152,19 +171,25 @@ def train_and_register(request: TrainingRequest, prepared: dict) -> dict:
     """Train the head, evaluate it honestly, register the version and move the alias."""
     from landshift.model import SPECTRAL_FEATURE_NAMES, ModelSpec
     from landshift.registry import register_version, set_alias
-    from landshift.training import HeadSettings, evaluate_and_fit
+    from landshift.training import HeadSettings, SplitSettings, evaluate_and_fit
 
     lake = open_lake(request.lake_root)
     table, features = feature_matrix(lake, prepared)
     spec = ModelSpec.from_dict(read_json(lake, prepared["spec_uri"]))
     settings = HeadSettings(spectral_count=len(SPECTRAL_FEATURE_NAMES) if spec.spectral_features else 0)
     head, legend, metrics = evaluate_and_fit(
-        table, features, DEFAULT_LEGEND, seed=request.seed, min_agreement=request.min_agreement, settings=settings
+        table,
+        features,
+        DEFAULT_LEGEND,
+        seed=request.seed,
+        min_agreement=request.min_agreement,
+        settings=settings,
+        split=SplitSettings(request.split_block_tiles, request.validation_share),
     )
     training = {
         "region": request.region.id,
         "label_years": list(request.label_years),
-        "labels": [s.path for s in request.region.training_labels if s.year in request.label_years],
+        "labels": [s.path for s in request.label_sources],
         "tiles_uri": prepared["tiles_uri"],
         "features_uri": prepared["features_uri"],
         "seed": request.seed,

@@ -40,6 +40,21 @@ def spatial_blocks(table: pd.DataFrame, block_tiles: int) -> pd.Series:
     return (table["col"] // block_tiles).astype(str) + "_" + (table["row"] // block_tiles).astype(str)
 
 
+@dataclass(frozen=True)
+class SplitSettings:
+    """The spatially blocked validation split: square blocks of ``block_tiles`` tiles a side, a
+    ``validation_share`` of the blocks held out."""
+
+    block_tiles: int = 4
+    validation_share: float = 0.25
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.block_tiles <= 64:
+            raise InputError(f"split block size must lie in 1..64 tiles, got {self.block_tiles}")
+        if not 0.05 <= self.validation_share <= 0.5:
+            raise InputError(f"validation share must lie in [0.05, 0.5], got {self.validation_share}")
+
+
 def blocked_split(
     table: pd.DataFrame, block_tiles: int = 4, validation_share: float = 0.25, seed: int = 42
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -129,6 +144,7 @@ def evaluate_and_fit(
     seed: int = 42,
     min_agreement: float = 0.6,
     settings: HeadSettings | None = None,
+    split: SplitSettings | None = None,
 ) -> tuple[Head, Legend, dict]:
     """Honest metrics (blocked split; cross-year when several years), then the head on everything.
 
@@ -146,7 +162,9 @@ def evaluate_and_fit(
         head = train_head(features[train], labels[train], seed, settings)
         report = evaluate(labels[test], head.predict(features[test]), legend)
         metrics["cross_year"] = {"train_year": years[0], "test_years": years[1:], **report}
-    _, validation_mask = blocked_split(table[original], seed=seed)
+    split = split or SplitSettings()
+    _, validation_mask = blocked_split(table[original], split.block_tiles, split.validation_share, seed=seed)
+    metrics["split"] = {"block_tiles": split.block_tiles, "validation_share": split.validation_share}
     originals = np.flatnonzero(original)
     validation_tiles = set(table.loc[originals[validation_mask], ["year", "col", "row"]].itertuples(index=False))
     in_validation = np.array([t in validation_tiles for t in table[["year", "col", "row"]].itertuples(index=False)])

@@ -29,6 +29,9 @@ def request_from(params: dict[str, Any]):
         augment=bool(params["augment"]),
         min_agreement=float(params["min_agreement"]),
         promote_alias=str(params.get("promote_alias") or ""),
+        labels_uri=str(params.get("labels_uri") or ""),
+        split_block_tiles=int(params.get("split_block_tiles", 4)),
+        validation_share=float(params.get("validation_share", 0.25)),
     )
 
 
