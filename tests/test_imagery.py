@@ -134,3 +134,31 @@ def test_valid_mask_is_any_band_off_nodata_for_every_layout():
     for array, nodata in [(pixels, 0), (pixels[:, 8:16], 0), (pixels[..., :3].copy(), 0), (pixels, 1)]:
         assert np.array_equal(valid_mask(array, nodata), (array != nodata).any(axis=-1))
     assert valid_mask(np.zeros((2, 2, 4), np.uint8), 0).sum() == 0
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["m_4208701_ne_16_060_20200902.tif", "m_3008501_ne_16_1_20110815.tif"],  # NIR flagged as alpha; no mask
+)
+def test_fast_bilinear_reads_equal_gdal_reads_for_masked_and_warped_sources(name):
+    """Sources whose NIR band GDAL takes for alpha keep GDAL's own (mask-aware) resampling; plain
+    ones, read directly or warped on the fly to another CRS, match it byte for byte."""
+    from rasterio.enums import Resampling
+    from rasterio.windows import Window
+
+    from landshift.imagery import _resampled_read
+
+    path = str(SHARED_DATA / "format-samples" / "naip-0.6m" / name)
+    for grid_crs in (None, "EPSG:3857"):
+        with rasterio.open(path) as raw:
+            grid = TileGrid(grid_crs or raw.crs.to_string(), 30)
+        with open_on_grid(path, grid) as src:
+            for row in np.arange(0.0, src.height - 20, 11.3):
+                for col in np.arange(0.0, src.width - 20, 13.1):
+                    window = Window(col, row, 17.5, 17.5)
+                    expected = src.read(
+                        (1, 2, 3, 4), window=window, out_shape=(4, 32, 32), resampling=Resampling.bilinear
+                    )
+                    fast = np.zeros((4, 32, 32), np.uint8)
+                    _resampled_read(src, window, fast, (1, 2, 3, 4), Resampling.bilinear)
+                    assert np.array_equal(fast, expected), (grid_crs, row, col)

@@ -12,7 +12,7 @@ import numpy as np
 import rasterio
 from affine import Affine
 from rasterio.crs import CRS
-from rasterio.enums import Resampling
+from rasterio.enums import MaskFlags, Resampling
 from rasterio.errors import CRSError, RasterioIOError
 from rasterio.vrt import WarpedVRT
 from rasterio.warp import transform_bounds
@@ -241,9 +241,10 @@ def _resampled_read(
     GDAL's bilinear kernel takes a slow nodata-aware path whenever a band declares nodata,
     even where no pixel holds it. So the native pixels around the window are read once and, when
     none of them is nodata, resampled from an in-memory copy that declares none; otherwise (scene
-    edges, the odd 0 in a dark band) the source is resampled as is.
+    edges, the odd 0 in a dark band, sources with alpha or per-dataset masks) the source is
+    resampled as is.
     """
-    if resampling != Resampling.bilinear:
+    if resampling != Resampling.bilinear or not _masked_by_nodata_only(src, bands):
         return src.read(bands, window=window, out=out, resampling=resampling)
     margin = RESAMPLING_MARGIN_PX
     col0, row0 = max(0, math.floor(window.col_off) - margin), max(0, math.floor(window.row_off) - margin)
@@ -266,6 +267,13 @@ def _resampled_read(
         copy.write(native)
         inner = Window(window.col_off - col0, window.row_off - row0, window.width, window.height)
         return copy.read(window=inner, out=out, resampling=resampling)
+
+
+def _masked_by_nodata_only(src: rasterio.io.DatasetReaderBase, bands: tuple[int, ...]) -> bool:
+    """Whether GDAL masks ``bands`` by a nodata value at most: no per-dataset or alpha mask (NAIP
+    files often flag NIR as alpha), which GDAL's resampling would also honour."""
+    plain = {MaskFlags.all_valid, MaskFlags.nodata}
+    return all(set(src.mask_flag_enums[band - 1]) <= plain for band in bands)
 
 
 def otsu_threshold(values: np.ndarray, bins: int = 256) -> float:
