@@ -13,57 +13,77 @@ import json
 import os
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("LANDSHIFT_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
-SCENES = {2009: "m_4709963_se_14_1_20090818.tif", 2014: "m_4709963_se_14_1_20140720.tif"}
+SCENES = {
+    2009: "m_4709963_se_14_1_20090818.tif",
+    2010: "m_4709963_se_14_1_20100629.tif",
+    2012: "m_4709963_se_14_1_20120731.tif",
+    2014: "m_4709963_se_14_1_20140720.tif",
+}
+TRAIN_YEAR, TEST_YEAR = 2009, 2014
 BACKBONE_WEIGHTS = {
     "mobilenet_v2": SHARED_DATA / "backbones" / "mobilenet_v2_0.35_224_no_top.weights.h5",
     "resnet50": SHARED_DATA / "backbones" / "resnet50_no_top.weights.h5",
     "efficientnet_b0": SHARED_DATA / "backbones" / "efficientnet_b0_no_top.weights.h5",
 }
-# (name, spec overrides, head overrides, flip/rotate augmentation of the training tiles, precision
-# the 2014 test tiles are scored with): the default first, then the alternatives measured.
+
+
+@dataclass(frozen=True)
+class Config:
+    """One measured configuration: spec and head overrides, 8x flip/rotate augmentation of the
+    training tiles, imagery of other vintages trained on with the same labels, and the precision
+    the test tiles are scored with (the head always trains on float32 features)."""
+
+    name: str
+    spec: dict = field(default_factory=dict)
+    head: dict = field(default_factory=dict)
+    augment: bool = False
+    extra_imagery: tuple[int, ...] = ()
+    score_precision: str = "float32"
+
+
+# The default first, then the alternatives measured.
 CONFIGS = [
-    ("default", {}, {}, False, "float32"),
-    ("rgb", {"composite": "rgb"}, {}, False, "float32"),
-    ("no-normalisation", {"normalization": "none"}, {}, False, "float32"),
-    ("no-spectral", {"spectral_features": False}, {"spectral_count": 0}, False, "float32"),
-    ("no-pca", {}, {"pca_components": 0}, False, "float32"),
-    ("input-224", {"input_size": 224}, {}, False, "float32"),
-    ("nearest", {"resampling": "nearest"}, {}, False, "float32"),
-    ("augment-8x", {}, {}, True, "float32"),
-    ("score-float16", {}, {}, False, "mixed_float16"),
-    ("score-bfloat16", {}, {}, False, "mixed_bfloat16"),
+    Config("default"),
+    Config("rgb", spec={"composite": "rgb"}),
+    Config("no-normalisation", spec={"normalization": "none"}),
+    Config("no-spectral", spec={"spectral_features": False}, head={"spectral_count": 0}),
+    Config("no-pca", head={"pca_components": 0}),
+    Config("input-224", spec={"input_size": 224}),
+    Config("nearest", spec={"resampling": "nearest"}),
+    Config("augment-8x", augment=True),
+    Config("multi-vintage", extra_imagery=(2010, 2012)),
+    Config("score-float16", score_precision="mixed_float16"),
+    Config("score-bfloat16", score_precision="mixed_bfloat16"),
 ]
 
 
-def year_data(year: int, size: int, grid, legend, resampling: str) -> tuple:
-    """Labels, tiles and scene stats of one year."""
-    from landshift.imagery import open_on_grid, read_tiles, scene_stats
+def year_labels(year: int, grid, legend):
+    """Majority labels per tile of one year's 5 m label raster."""
     from landshift.labels import aggregate_labels
 
+    return aggregate_labels(str(SHARED_DATA / "labels-nd" / f"labels_{year}_5m.tif"), grid, legend)
+
+
+def scene_tiles(year: int, labels, size: int, grid, resampling: str) -> tuple[np.ndarray, np.ndarray]:
+    """Tiles of one vintage's scene at the labelled cells (in the labels' order), and scene stats."""
+    from landshift.imagery import open_on_grid, read_tiles, scene_stats
+
     scene = str(SHARED_DATA / "naip-nd" / SCENES[year])
-    labels = aggregate_labels(str(SHARED_DATA / "labels-nd" / f"labels_{year}_5m.tif"), grid, legend)
     stats = np.asarray(scene_stats(scene, grid), dtype=np.float32)
     with open_on_grid(scene, grid) as src:
         cells = [grid.tile(c, r) for c, r in zip(labels["col"], labels["row"], strict=True)]
         tiles = np.stack([pixels for pixels, _ in read_tiles(src, cells, size, resampling=resampling)])
-    return labels, tiles, np.repeat(stats[None], len(tiles), axis=0)
+    return tiles, np.repeat(stats[None], len(tiles), axis=0)
 
 
-def run_config(
-    name: str,
-    spec_overrides: dict,
-    head_overrides: dict,
-    augmented: bool,
-    score_precision: str,
-    backbone: str,
-    min_agreement: float,
-) -> dict:
+def run_config(config: Config, backbone: str, min_agreement: float) -> dict:
     """Metrics of one configuration."""
     from landshift.evaluation import evaluate
     from landshift.grid import TileGrid
@@ -73,54 +93,55 @@ def run_config(
 
     weights = BACKBONE_WEIGHTS[backbone]
     if not weights.is_file():
-        return {"config": name, "backbone": backbone, "status": f"not loadable: no weights file {weights.name}"}
+        return {"config": config.name, "backbone": backbone, "status": f"not loadable: no weights file {weights.name}"}
     spec = ModelSpec(
-        **{
-            **spec_overrides,
-            "backbone": backbone,
-            "weights_uri": str(weights),
-            "weights_sha256": sha256_of(str(weights)),
-        }
+        **{**config.spec, "backbone": backbone, "weights_uri": str(weights), "weights_sha256": sha256_of(str(weights))}
     )
-    settings = HeadSettings(**head_overrides)
+    settings = HeadSettings(**config.head)
     grid = TileGrid("EPSG:26914", 224)
     featurizer = Featurizer(spec, str(weights))
+    train_labels = year_labels(TRAIN_YEAR, grid, DEFAULT_LEGEND)
+    test_labels = year_labels(TEST_YEAR, grid, DEFAULT_LEGEND)
     started = time.perf_counter()
-    data = {year: year_data(year, spec.input_size, grid, DEFAULT_LEGEND, spec.resampling) for year in SCENES}
-    features = {year: featurizer.features(tiles, stats) for year, (_, tiles, stats) in data.items()}
+    test_tiles, test_stats = scene_tiles(TEST_YEAR, test_labels, spec.input_size, grid, spec.resampling)
+    test_features = Featurizer(spec, str(weights), precision=config.score_precision).features(test_tiles, test_stats)
+    # Training rows: the labelled cells in each training vintage's imagery, in each augmentation.
+    train_features = []
+    for year in (TRAIN_YEAR, *config.extra_imagery):
+        tiles, stats = scene_tiles(year, train_labels, spec.input_size, grid, spec.resampling)
+        variants = augment(tiles) if config.augment else [tiles]
+        train_features += [featurizer.features(variant, stats) for variant in variants]
     seconds = time.perf_counter() - started
-    _, train_tiles, train_stats = data[2009]
-    variants = augment(train_tiles) if augmented else [train_tiles]
-    # Rows: every training tile in each variant (variant 0 is the original, whose features exist).
-    train_features = np.concatenate([features[2009]] + [featurizer.features(v, train_stats) for v in variants[1:]])
-    train_labels = data[2009][0]
-    classes = np.tile(train_labels["prior_class"].to_numpy(), len(variants))
-    keep = np.tile((train_labels["prior_agreement"] >= min_agreement).to_numpy(), len(variants))
+    repeats = len(train_features)
+    train_features = np.concatenate(train_features)
+    classes = np.tile(train_labels["prior_class"].to_numpy(), repeats)
+    keep = np.tile((train_labels["prior_agreement"] >= min_agreement).to_numpy(), repeats)
     head = train_head(train_features[keep], classes[keep], 42, settings)
-    if score_precision != "float32":  # the head trained on float32 features scores mixed-precision ones
-        _, test_tiles, test_stats = data[2014]
-        features[2014] = Featurizer(spec, str(weights), precision=score_precision).features(test_tiles, test_stats)
-    cross = evaluate(data[2014][0]["prior_class"].to_numpy(), head.predict(features[2014]), DEFAULT_LEGEND)
+    cross = evaluate(test_labels["prior_class"].to_numpy(), head.predict(test_features), DEFAULT_LEGEND)
+    # Blocked validation on the training year's original tiles; a validation cell is held out of
+    # every vintage and augmentation, so nothing of it leaks into training.
     train_mask, validation_mask = blocked_split(train_labels, seed=42)
-    in_train = np.tile(train_mask, len(variants)) & keep
+    in_train = np.tile(train_mask, repeats) & keep
     blocked_head = train_head(train_features[in_train], classes[in_train], 42, settings)
+    originals = train_features[: len(train_labels)]
     blocked = evaluate(
         train_labels["prior_class"].to_numpy()[validation_mask],
-        blocked_head.predict(features[2009][validation_mask]),
+        blocked_head.predict(originals[validation_mask]),
         DEFAULT_LEGEND,
     )
     return {
-        "config": name,
+        "config": config.name,
         "backbone": backbone,
         "spec": {k: v for k, v in spec.to_dict().items() if k not in ("weights_uri",)},
         "head": settings.__dict__,
-        "augmented": augmented,
-        "score_precision": score_precision,
-        "train": "nd-pothole 2009 labels",
-        "test": "nd-pothole 2014 labels",
+        "augmented": config.augment,
+        "training_imagery": [TRAIN_YEAR, *config.extra_imagery],
+        "score_precision": config.score_precision,
+        "train": f"nd-pothole {TRAIN_YEAR} labels",
+        "test": f"nd-pothole {TEST_YEAR} labels",
         "cross_year": cross,
         "spatial_blocks_2009": blocked,
-        "featurize_tiles_per_second": round(600 / seconds, 1),
+        "featurize_tiles_per_second": round((len(test_tiles) + len(train_features)) / seconds, 1),
     }
 
 
@@ -133,11 +154,8 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     configs = CONFIGS if args.configs == "all" else CONFIGS[:1]
-    results = [run_config(*config, "mobilenet_v2", args.min_agreement) for config in configs]
-    results += [
-        run_config("default", {}, {}, False, "float32", backbone, args.min_agreement)
-        for backbone in ("resnet50", "efficientnet_b0")
-    ]
+    results = [run_config(config, "mobilenet_v2", args.min_agreement) for config in configs]
+    results += [run_config(CONFIGS[0], backbone, args.min_agreement) for backbone in ("resnet50", "efficientnet_b0")]
     print(f"{'config':<18} {'backbone':<16} {'accuracy':>8} {'water F1':>8} {'kappa':>6} {'3-class':>7} {'blocked':>7}")
     for row in results:
         if "cross_year" not in row:
