@@ -16,7 +16,7 @@ export AIRFLOW_CONN_SPARK_DEFAULT := {"conn_type": "spark", "host": "local[*]"}
 export LANDSHIFT_LAKE_ROOT ?= $(CURDIR)/lake
 export LANDSHIFT_SHARED_DATA := $(SHARED_DATA)
 export PATH := $(BIN):$(PATH)
-export PYTHONPATH := $(CURDIR)/plugins
+export PYTHONPATH := $(CURDIR)/plugins:$(CURDIR)/include
 export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONUNBUFFERED := 1
 export SPARK_LOCAL_IP := 127.0.0.1
@@ -54,7 +54,7 @@ demo: airflow-init seed
 test: airflow-init
 	$(BIN)/ruff check .
 	if command -v npm > /dev/null; then bash tests/adls_double/install_azurite.sh; fi
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
