@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from airflow.sdk import Param, dag
+from airflow.sdk import Asset, Param, dag
 
 from landshift.regions import DEFAULT_MODEL_NAME, REGION_ID_PATTERN
-from landshift_airflow import runs
-from landshift_airflow.pipeline import DEFAULT_ARGS, change_params, region_pipeline
+from landshift.requests import manual_region_request
+from landshift_airflow import tasks
 
 
 @dag(
@@ -27,7 +27,7 @@ from landshift_airflow.pipeline import DEFAULT_ARGS, change_params, region_pipel
     start_date=datetime(2024, 1, 1),
     catchup=False,
     max_active_runs=2,
-    default_args=DEFAULT_ARGS,
+    default_args=tasks.DEFAULT_ARGS,
     tags=["landshift", "manual"],
     params={
         "region_id": Param(
@@ -67,12 +67,14 @@ from landshift_airflow.pipeline import DEFAULT_ARGS, change_params, region_pipel
         ),
         "tile_size_m": Param(224, type="number", minimum=30, maximum=5000, title="Tile size (m)"),
         "model_name": Param(DEFAULT_MODEL_NAME, type="string", minLength=1, title="Model name"),
-        **change_params(),
+        **tasks.change_params(),
     },
-    on_failure_callback=runs.log_failure,
+    on_failure_callback=tasks.log_failure,
 )
 def landshift_manual_region():
-    region_pipeline(runs.validate_manual, "landshift://published/manual")
+    tasks.pipeline_graph(
+        "region", manual_region_request, outlets=[Asset("landshift://published/manual", group="landshift")]
+    )
 
 
 landshift_manual_region()

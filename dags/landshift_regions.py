@@ -11,12 +11,13 @@ A run whose vintage has no imagery in the lake ends as *skipped*, not failed.
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 
-from airflow.sdk import Param, dag
+from airflow.sdk import Asset, Param, dag
 
 from landshift.regions import Region, load_regions
-from landshift_airflow import runs
-from landshift_airflow.pipeline import DEFAULT_ARGS, change_params, region_pipeline
+from landshift.requests import registered_region_request
+from landshift_airflow import tasks
 
 
 def region_dag(region: Region) -> None:
@@ -30,7 +31,7 @@ def region_dag(region: Region) -> None:
         start_date=datetime(region.start_year, 1, 1),
         catchup=False,
         max_active_runs=3,
-        default_args=DEFAULT_ARGS,
+        default_args=tasks.DEFAULT_ARGS,
         tags=["landshift", "region", region.id],
         params={
             "vintage": Param(
@@ -40,12 +41,16 @@ def region_dag(region: Region) -> None:
                 title="Vintage",
                 description="Imagery vintage (YYYY). Empty: the year of the data interval.",
             ),
-            **change_params(),
+            **tasks.change_params(),
         },
-        on_failure_callback=runs.log_failure,
+        on_failure_callback=tasks.log_failure,
     )
     def region_run():
-        region_pipeline(lambda: runs.validate_scheduled(region.id), f"landshift://published/{region.id}")
+        tasks.pipeline_graph(
+            "region",
+            partial(registered_region_request, region.id),
+            outlets=[Asset(f"landshift://published/{region.id}", group="landshift")],
+        )
 
     region_run()
 

@@ -12,12 +12,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from airflow.sdk import Param, dag, task
+from airflow.sdk import Param, dag
 
 from landshift.regions import DEFAULT_MODEL_NAME, REGION_ID_PATTERN
-from landshift_airflow import training
-from landshift_airflow.pipeline import DEFAULT_ARGS
-from landshift_airflow.spark import lake_aware_operator
+from landshift.requests import training_request
+from landshift_airflow import tasks
 
 
 @dag(
@@ -28,8 +27,9 @@ from landshift_airflow.spark import lake_aware_operator
     start_date=datetime(2024, 1, 1),
     catchup=False,
     max_active_runs=1,
-    default_args=DEFAULT_ARGS,
+    default_args=tasks.DEFAULT_ARGS,
     tags=["landshift", "training"],
+    on_failure_callback=tasks.log_failure,
     params={
         "region": Param("nd-pothole", type="string", pattern=REGION_ID_PATTERN.pattern, title="Region"),
         "label_years": Param(
@@ -95,20 +95,7 @@ from landshift_airflow.spark import lake_aware_operator
     },
 )
 def landshift_train():
-    @task
-    def prepare_training() -> dict:
-        return training.prepare()
-
-    extract_features = lake_aware_operator(
-        "extract_features", "extract_features", training.feature_args("prepare_training")
-    )
-
-    @task
-    def train_and_register(prepared: dict) -> dict:
-        return training.train_and_register(prepared)
-
-    prepared = prepare_training()
-    prepared >> extract_features >> train_and_register(prepared)
+    tasks.pipeline_graph("training", training_request)
 
 
 landshift_train()

@@ -25,7 +25,7 @@ from landshift.adls import AdlsLake, AdlsSettings, gdal_env, gdal_options, spark
 from landshift.errors import InputError, NotFoundError
 from landshift.lake import open_lake, publish_dir, read_table, write_table
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.data]
 PAGE_SIZE = 7  # small pages, so listings go through continuation tokens
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
@@ -82,37 +83,55 @@ def test_manual_dag_params_render_a_typed_form(dagbag):
     json.dumps(schema)
 
 
-def test_model_device_args_follow_the_profile_and_reject_bad_values(monkeypatch):
-    from landshift.model import PRECISIONS
-    from landshift_airflow import settings
+def test_dag_tasks_follow_the_library_pipelines_and_pass_state(dagbag):
+    from landshift.pipeline import REGION_RUN, TRAINING_RUN
 
-    assert settings.PRECISIONS == PRECISIONS
-    for name in ("LANDSHIFT_SPARK_PROFILE", "LANDSHIFT_BATCH_SIZE", "LANDSHIFT_PRECISION", "LANDSHIFT_XLA"):
-        monkeypatch.delenv(name, raising=False)
-    assert settings.model_device_args() == ["--batch-size", "64", "--precision", "float32"]
-    monkeypatch.setenv("LANDSHIFT_SPARK_PROFILE", "gpu")
-    monkeypatch.setenv("LANDSHIFT_PRECISION", "mixed_float16")
-    monkeypatch.setenv("LANDSHIFT_XLA", "1")
-    assert settings.model_device_args() == ["--batch-size", "512", "--precision", "mixed_float16", "--xla"]
-    monkeypatch.setenv("LANDSHIFT_PRECISION", "float8")
-    with pytest.raises(ValueError, match="LANDSHIFT_PRECISION"):
-        settings.model_device_args()
-    monkeypatch.setenv("LANDSHIFT_PRECISION", "float32")
-    monkeypatch.setenv("LANDSHIFT_BATCH_SIZE", "-4")
-    with pytest.raises(ValueError, match="LANDSHIFT_BATCH_SIZE"):
-        settings.model_device_args()
+    for dag_id, pipeline in (
+        ("landshift_region_nd-pothole", REGION_RUN),
+        ("landshift_manual_region", REGION_RUN),
+        ("landshift_train", TRAINING_RUN),
+    ):
+        dag = dagbag.dags[dag_id]
+        names = [stage.name for stage in pipeline.stages]
+        assert {t.task_id for t in dag.tasks} == set(names), dag_id
+        for before, after in itertools.pairwise(names):
+            assert before in dag.get_task(after).upstream_task_ids, f"{dag_id}: {before} -> {after}"
+        # Task stages after a Spark stage read the state of the task before it, not just its order.
+        for index, stage in enumerate(pipeline.stages[1:], start=1):
+            if stage.on_spark or pipeline.stages[index - 1].on_spark:
+                continue
+            assert names[index - 1] in dag.get_task(stage.name).op_args[0].operator.task_id, dag_id
 
 
-def test_scoring_jobs_receive_the_device_args(dagbag):
-    from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
-
-    sys.path.insert(0, str(REPO_ROOT / "jobs"))
-    from score_tiles import config_from, parse_args
+def test_spark_stage_operators_know_their_pipeline_stage(dagbag):
+    from landshift.pipeline import PIPELINES
 
     for dag in dagbag.dags.values():
         for task in dag.tasks:
-            if isinstance(task, SparkSubmitOperator):
-                assert task.application_args[-4:] == ["--batch-size", "64", "--precision", "float32"]
+            if hasattr(task, "stage_name"):
+                stage = PIPELINES[task.pipeline_name].stage(task.stage_name)
+                assert stage.on_spark and task.application.endswith(f"jobs/{stage.spark_job}.py")
+
+
+def test_model_device_args_follow_the_profile_and_reject_bad_values():
+    from landshift.spark_jobs import device_args
+
+    assert device_args({}) == ["--batch-size", "64", "--precision", "float32"]
+    gpu = {"LANDSHIFT_SPARK_PROFILE": "gpu", "LANDSHIFT_PRECISION": "mixed_float16", "LANDSHIFT_XLA": "1"}
+    assert device_args(gpu) == ["--batch-size", "512", "--precision", "mixed_float16", "--xla"]
+    with pytest.raises(ValueError, match="LANDSHIFT_PRECISION"):
+        device_args({"LANDSHIFT_PRECISION": "float8"})
+    with pytest.raises(ValueError, match="LANDSHIFT_BATCH_SIZE"):
+        device_args({"LANDSHIFT_BATCH_SIZE": "-4"})
+    with pytest.raises(ValueError, match="LANDSHIFT_SPARK_PROFILE"):
+        device_args({"LANDSHIFT_SPARK_PROFILE": "tpu"})
+
+
+def test_scoring_job_arguments_parse_into_the_worker_config():
+    from landshift.spark_jobs import JobUsageError, scoring_config
+
     required = ["--lake-root", "/lake", "--tiles", "t", "--out", "o", "--crs", "EPSG:26914", "--tile-size-m", "224"]
-    config = config_from(parse_args([*required, "--precision", "mixed_bfloat16", "--xla", "--batch-size", "256"]))
-    assert (config.precision, config.xla, config.batch_size) == ("mixed_bfloat16", True, 256)
+    config, tiles, out = scoring_config([*required, "--model-name", "m", "--model-version", "1", "--xla"])
+    assert (config.model_version, config.xla, config.batch_size, tiles, out) == ("1", True, 64, "t", "o")
+    with pytest.raises(JobUsageError, match="--model-name"):
+        scoring_config(required)

@@ -9,6 +9,8 @@ from landshift.errors import InputError
 from landshift.grid import TileGrid
 from landshift.imagery import inspect_scene, open_on_grid, read_tile, scene_stats
 
+pytestmark = pytest.mark.data
+
 GRID = TileGrid(ND_CRS, 224)
 
 

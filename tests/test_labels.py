@@ -9,6 +9,8 @@ from landshift.grid import TileGrid
 from landshift.labels import aggregate_labels, subpixels_per_tile
 from landshift.legend import DEFAULT_LEGEND
 
+pytestmark = pytest.mark.data
+
 GRID = TileGrid(ND_CRS, 224)
 
 

@@ -11,6 +11,8 @@ from landshift.grid import TileGrid
 from landshift.imagery import open_on_grid, read_tile, scene_stats
 from landshift.model import SPECTRAL_FEATURE_NAMES, Featurizer, Head, ModelSpec, augment, spectral_features
 
+pytestmark = pytest.mark.data
+
 WEIGHTS = SHARED_DATA / "backbones" / "mobilenet_v2_0.35_224_no_top.weights.h5"
 SHA256 = "04af0032331eca800a501cbd14b1861ef1d07bfa5728325084bbe295e7ffaecb"
 GRID = TileGrid(ND_CRS, 224)

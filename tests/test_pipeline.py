@@ -8,17 +8,18 @@ from pathlib import Path
 import pytest
 from rio_cogeo.cogeo import cog_validate
 
-from landshift.change import ChangeRule
 from landshift.demo import seed_lake
-from landshift.errors import InputError, NotFoundError
+from landshift.errors import InputError, NoImageryError, NotFoundError
 from landshift.lake import LocalLake, read_table
+from landshift.pipeline import REGION_RUN, TRAINING_RUN, run_pipeline
 from landshift.publish import PRODUCT_FILES
 from landshift.regions import get_region
+from landshift.requests import RunRequest
 from landshift.scoring import ScoringConfig, run_scoring
-from landshift.stages import RunRequest, detect_change, plan, publish, validate_inputs
-from landshift.train_run import TrainingRequest, prepare, train_and_register
+from landshift.stages import validate_inputs
+from landshift.train_run import TrainingRequest, prepare
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.data]
 MODEL = "landshift-mobilenetv2"
 
 
@@ -28,30 +29,12 @@ def trained_lake(tmp_path_factory, shared_data, spark):
     lake = LocalLake(str(tmp_path_factory.mktemp("lake")))
     seed_lake(shared_data, lake)
     request = TrainingRequest(lake.root, get_region("nd-pothole"), (2009, 2014), MODEL)
-    prepared = prepare(request)
-    features = ScoringConfig(
-        lake_root=lake.root,
-        model_name="",
-        model_version="",
-        crs=prepared["crs"],
-        tile_size_m=prepared["tile_size_m"],
-        emit_features=True,
-        spec_uri=prepared["spec_uri"],
-    )
-    run_scoring(spark, features, prepared["tiles_uri"], prepared["features_uri"])
-    trained = train_and_register(request, prepared)
-    return lake, trained
+    return lake, run_pipeline(TRAINING_RUN, request, spark)
 
 
 def _run(lake: LocalLake, spark, vintage: str = "2020") -> tuple[RunRequest, dict]:
     request = RunRequest(lake.root, get_region("nd-pothole"), vintage)
-    checked = validate_inputs(request)
-    planned = plan(request, checked["scenes"])
-    config = ScoringConfig(lake.root, MODEL, checked["model_version"], request.region.crs, request.region.tile_size_m)
-    run_scoring(spark, config, planned["tiles_uri"], request.layout.predictions)
-    rule = ChangeRule()
-    detect_change(request, rule)
-    return request, publish(request, rule, checked["model_version"], checked["scenes"])
+    return request, run_pipeline(REGION_RUN, request, spark)
 
 
 def test_training_registers_a_production_version_with_metrics(trained_lake):
@@ -87,7 +70,7 @@ def test_region_run_publishes_the_2020_product(trained_lake, spark):
 def test_bad_requests_fail_before_any_output(trained_lake):
     lake, _ = trained_lake
     region = get_region("nd-pothole")
-    with pytest.raises(NotFoundError, match="no imagery"):
+    with pytest.raises(NoImageryError, match="no imagery"):
         validate_inputs(RunRequest(lake.root, region, "2011"))
     with pytest.raises(NotFoundError, match=r"no-such-alias"):
         validate_inputs(RunRequest(lake.root, region, "2020", model_ref="no-such-alias"))

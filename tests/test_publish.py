@@ -19,6 +19,8 @@ from landshift.lake import LocalLake
 from landshift.legend import DEFAULT_LEGEND, LandClass, Legend
 from landshift.publish import CHANGE_NODATA, PRODUCT_FILES, publish_product
 
+pytestmark = pytest.mark.data
+
 GRID = TileGrid(ND_CRS, 224)
 
 

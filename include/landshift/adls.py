@@ -132,6 +132,29 @@ class AdlsSettings:
             raise InputError(f"unknown ADLS settings {sorted(unknown)}; expected some of {sorted(known)}")
         return cls(**{name: str(value or "") for name, value in values.items()})
 
+    @classmethod
+    def from_connection(
+        cls, account: str, login: str = "", password: str = "", extra: Mapping[str, Any] | None = None
+    ) -> AdlsSettings:
+        """Settings from an Airflow connection's fields, first match wins: extra ``account_key`` or a
+        password without login (account key); extra ``sas_token``; a service principal (extra
+        ``tenant_id`` with login/password or extras ``client_id``/``client_secret``); else the
+        managed identity. Extras ``endpoint``/``dfs_endpoint`` and ``blob_endpoint`` override URLs."""
+        extra = extra or {}
+        values: dict[str, Any] = {"account_name": account}
+        tenant = extra.get("tenant_id")
+        client_id = extra.get("client_id") or (login if tenant else "")
+        client_secret = extra.get("client_secret") or (password if tenant else "")
+        if extra.get("account_key") or (password and not tenant and not login):
+            values["account_key"] = extra.get("account_key") or password
+        elif extra.get("sas_token"):
+            values["sas_token"] = extra["sas_token"]
+        elif tenant and client_id and client_secret:
+            values.update(tenant_id=tenant, client_id=client_id, client_secret=client_secret)
+        values["dfs_endpoint"] = extra.get("dfs_endpoint") or extra.get("endpoint") or ""
+        values["blob_endpoint"] = extra.get("blob_endpoint") or ""
+        return cls.from_mapping(values)
+
     def __post_init__(self) -> None:
         object.__setattr__(self, "sas_token", self.sas_token.lstrip("?"))
         object.__setattr__(self, "dfs_endpoint", self.dfs_endpoint.rstrip("/"))
@@ -186,16 +209,6 @@ class AdlsSettings:
     def blob_url(self, account: str, suffix: str = "core.windows.net") -> str:
         """The blob endpoint GDAL reads from."""
         return self.blob_endpoint or self.dfs_endpoint or f"https://{account}.blob.{suffix}"
-
-
-def credential_from_env() -> Any:
-    """The SDK credential from the environment: key, SAS, service principal or default chain."""
-    return AdlsSettings.from_env().credential()
-
-
-def credential_kind() -> str:
-    """Which credential the environment selects, without touching any secret."""
-    return AdlsSettings.from_env().kind
 
 
 # -- GDAL -------------------------------------------------------------------------------------------

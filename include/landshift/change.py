@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 
 import numpy as np
 import pandas as pd
 
 from landshift.errors import InputError
+from landshift.requests import ChangeRule  # the rule travels with the run request
 
 CHANGE_COLUMNS = [
     "tile_id",
@@ -24,19 +25,6 @@ STATUS_CHANGE = "change"
 STATUS_STABLE = "stable"
 STATUS_UNCERTAIN = "uncertain_change"
 STATUS_NO_PRIOR = "no_prior"
-
-
-@dataclass(frozen=True)
-class ChangeRule:
-    """When a class difference is reported as change: a confident model and a clear prior."""
-
-    min_probability: float = 0.7
-    min_prior_agreement: float = 0.6
-
-    def __post_init__(self) -> None:
-        for name, value in asdict(self).items():
-            if not 0.0 <= value <= 1.0:
-                raise InputError(f"{name} must lie in [0, 1], got {value}")
 
 
 def change_code(from_class: int, to_class: int) -> int:

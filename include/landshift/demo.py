@@ -56,11 +56,6 @@ def seed_lake(shared_data: Path, lake: Lake) -> int:
     return written
 
 
-def backbone_uri(lake: Lake) -> str:
-    """Lake URI of the seeded MobileNetV2 weights."""
-    return lake.uri("models", "backbones", BACKBONE_FILE)
-
-
 def main(argv: list[str]) -> int:
     """Command-line entry point."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")

@@ -15,3 +15,7 @@ class NotFoundError(LandShiftError, LookupError):
 
 class IntegrityError(LandShiftError):
     """Stored content does not match its recorded checksum or is immutable."""
+
+
+class NoImageryError(NotFoundError):
+    """A vintage has no imagery in the lake yet: nothing to do, not a failure."""

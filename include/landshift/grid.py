@@ -61,11 +61,6 @@ class TileGrid:
         """The tile at (col, row)."""
         return Tile(col, row, self.tile_size_m)
 
-    def tile_from_id(self, tile_id: str) -> Tile:
-        """Parse ``E{col}_N{row}`` into a tile of this grid."""
-        col, row = parse_tile_id(tile_id)
-        return self.tile(col, row)
-
     def index_range(self, bounds: Bounds) -> tuple[range, range]:
         """Columns and rows of every cell that intersects ``bounds`` (a positive area)."""
         minx, miny, maxx, maxy = bounds

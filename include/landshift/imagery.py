@@ -7,6 +7,7 @@ import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import rasterio
@@ -20,6 +21,9 @@ from rasterio.windows import Window, WindowError, from_bounds
 
 from landshift.errors import InputError
 from landshift.grid import Bounds, Tile, TileGrid
+
+if TYPE_CHECKING:
+    from landshift.lake import Lake
 
 log = logging.getLogger(__name__)
 
@@ -310,3 +314,16 @@ def scene_stats(path: str, grid: TileGrid, max_side_px: int = 1024) -> list[floa
     green, nir = pixels[1][valid].astype(np.float64), pixels[3][valid].astype(np.float64)
     ndwi = (green - nir) / np.maximum(green + nir, 1.0)
     return [*percentiles, otsu_threshold(ndwi)]
+
+
+def first_scene_crs(lake: Lake, imagery_uri: str) -> str:
+    """The CRS of the first scene under a prefix (the default grid CRS of a new region)."""
+    from landshift.planning import discover_scenes
+
+    scenes = discover_scenes(lake, imagery_uri)
+    with rasterio.open(lake.gdal_path(scenes[0])) as src:
+        if src.crs is None:
+            raise InputError(f"{scenes[0]}: not georeferenced")
+        name = crs_name(src.crs)
+    parse_crs(name)
+    return name

@@ -52,6 +52,18 @@ class Region:
         """A JSON-ready dict (the registry file format)."""
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> Region:
+        """The region back from :meth:`to_dict` (already validated when it was first built)."""
+        return cls(
+            **{
+                **raw,
+                "prior_labels": LabelSource(**raw["prior_labels"]),
+                "training_labels": tuple(LabelSource(**t) for t in raw.get("training_labels") or ()),
+                "aoi": tuple(raw["aoi"]) if raw.get("aoi") else None,
+            }
+        )
+
 
 def validate_region_id(region_id: str) -> str:
     """Return ``region_id`` if it is a slug (lowercase letters, digits, dashes), else InputError."""
@@ -181,14 +193,15 @@ class RunLayout:
     lake_root: str
     region_id: str
     vintage: str
+    run_key: str = ""
 
     def _join(self, *parts: str) -> str:
         return "/".join([self.lake_root.rstrip("/"), *parts])
 
     @property
     def work(self) -> str:
-        """Intermediate tables of this run."""
-        return self._join("work", self.region_id, self.vintage)
+        """Intermediate tables of this run (its own folder when it has a run key)."""
+        return self._join("work", self.region_id, self.vintage, *([self.run_key] if self.run_key else []))
 
     @property
     def tiles(self) -> str:
@@ -221,3 +234,37 @@ def resolve_path(lake_root: str, path: str) -> str:
     if path.startswith(("/", "abfss://")):
         return path
     return "/".join([lake_root.rstrip("/"), path.lstrip("/")])
+
+
+def manual_region(params: dict[str, Any], lake_root: str) -> Region:
+    """A Region built from the manual trigger form, validated before any work starts."""
+    region_id = validate_region_id(str(params.get("region_id", "")).strip())
+    imagery = str(params.get("imagery_uri", "")).strip()
+    prior_path = str(params.get("prior_labels_uri", "")).strip()
+    if not imagery:
+        raise InputError("imagery_uri is required (a lake path or prefix holding the GeoTIFF scenes)")
+    if not prior_path:
+        raise InputError("prior_labels_uri is required (a single-band NLCD-coded raster)")
+    try:
+        prior_year = int(params.get("prior_year"))
+        tile_size_m = float(params.get("tile_size_m", DEFAULT_TILE_SIZE_M))
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"prior_year and tile_size_m must be numbers: {exc}") from exc
+    crs = str(params.get("crs") or "").strip()
+    if not crs:
+        from landshift.imagery import first_scene_crs
+        from landshift.lake import open_lake
+
+        crs = first_scene_crs(open_lake(lake_root), resolve_path(lake_root, imagery))
+    return Region(
+        id=region_id,
+        title=f"{region_id} (manual)",
+        crs=crs,
+        imagery=imagery,
+        prior_labels=LabelSource(source=f"manual-{prior_year}", year=prior_year, path=prior_path),
+        tile_size_m=tile_size_m,
+        aoi=parse_bounds(params.get("aoi")),
+        model_name=str(params.get("model_name") or DEFAULT_MODEL_NAME).strip(),
+        model_ref=str(params.get("model_ref") or DEFAULT_MODEL_REF).strip(),
+        schedule=None,
+    )

@@ -7,76 +7,18 @@ call them directly. Every stage overwrites only its own run's paths, so a retry 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 
 import pandas as pd
 
 from landshift.change import ChangeRule, change_summary, compare
-from landshift.errors import InputError, NotFoundError
-from landshift.grid import Bounds, TileGrid
-from landshift.lake import Lake, open_lake, read_table, write_table
+from landshift.errors import InputError, NoImageryError, NotFoundError
+from landshift.lake import Lake, read_table, write_table
 from landshift.legend import DEFAULT_LEGEND
 from landshift.planning import DEFAULT_TILES_PER_TASK
-from landshift.regions import Region, RunLayout, resolve_path
+from landshift.regions import RunLayout
+from landshift.requests import RunRequest
 
 log = logging.getLogger(__name__)
-
-VINTAGE_LENGTHS = (4, 8)
-
-
-@dataclass(frozen=True)
-class RunRequest:
-    """One region and vintage to process against a lake."""
-
-    lake_root: str
-    region: Region
-    vintage: str
-    model_ref: str | None = None
-
-    def __post_init__(self) -> None:
-        if not (self.vintage.isdigit() and len(self.vintage) in VINTAGE_LENGTHS):
-            raise InputError(f"vintage must be a year (YYYY) or a date (YYYYMMDD), got {self.vintage!r}")
-
-    @property
-    def lake(self) -> Lake:
-        """The lake backend."""
-        return open_lake(self.lake_root)
-
-    @property
-    def layout(self) -> RunLayout:
-        """Where this run's tables and product live."""
-        return RunLayout(self.lake_root, self.region.id, self.vintage)
-
-    @property
-    def grid(self) -> TileGrid:
-        """The region's tile grid."""
-        return TileGrid(self.region.crs, self.region.tile_size_m)
-
-    @property
-    def imagery_uri(self) -> str:
-        """Lake URI of this vintage's imagery prefix."""
-        return resolve_path(self.lake_root, self.region.imagery_prefix(self.vintage))
-
-    @property
-    def prior_uri(self) -> str:
-        """Lake URI of the prior label raster."""
-        return resolve_path(self.lake_root, self.region.prior_labels.path)
-
-    @property
-    def aoi_in_grid(self) -> Bounds | None:
-        """The region's AOI (WGS84 lon/lat) as a box in the grid CRS, or None for everything."""
-        if self.region.aoi is None:
-            return None
-        from rasterio.warp import transform_bounds
-
-        from landshift.imagery import parse_crs
-
-        return tuple(transform_bounds("EPSG:4326", parse_crs(self.region.crs), *self.region.aoi, densify_pts=21))
-
-    @property
-    def model_reference(self) -> str:
-        """The model version or alias to score with."""
-        return self.model_ref or self.region.model_ref
 
 
 def find_imagery(request: RunRequest) -> list[str]:
@@ -89,23 +31,6 @@ def find_imagery(request: RunRequest) -> list[str]:
         return []
 
 
-def imagery_crs(imagery_uri: str) -> str:
-    """The CRS of the first scene under a prefix (the default grid CRS of a new region)."""
-    import rasterio
-
-    from landshift.imagery import crs_name, parse_crs
-    from landshift.planning import discover_scenes
-
-    lake = open_lake(imagery_uri if imagery_uri.startswith("abfss://") else "/")
-    scenes = discover_scenes(lake, imagery_uri)
-    with rasterio.open(lake.gdal_path(scenes[0])) as src:
-        if src.crs is None:
-            raise InputError(f"{scenes[0]}: not georeferenced")
-        name = crs_name(src.crs)
-    parse_crs(name)
-    return name
-
-
 def validate_inputs(request: RunRequest) -> dict:
     """Check every input before any output is written; raise with the specific problem."""
     from landshift.planning import inspect_scenes, intersect
@@ -114,7 +39,7 @@ def validate_inputs(request: RunRequest) -> dict:
     lake = request.lake
     scenes = find_imagery(request)
     if not scenes:
-        raise NotFoundError(f"no imagery for {request.region.id} {request.vintage} under {request.imagery_uri}")
+        raise NoImageryError(f"no imagery for {request.region.id} {request.vintage} under {request.imagery_uri}")
     infos = inspect_scenes(lake, scenes, request.grid)
     aoi = request.aoi_in_grid
     if aoi is not None and not any(intersect(aoi, info.footprint) for info in infos):
@@ -158,6 +83,26 @@ def plan(request: RunRequest, scenes: list[str], tiles_per_task: int = DEFAULT_T
         "priors_uri": request.layout.priors,
         "prior_tiles": len(priors),
     }
+
+
+def score_job_args(request: RunRequest, model_version: str) -> list[str]:
+    """Arguments of ``jobs/score_tiles.py`` for this run (device settings are added by the submitter)."""
+    return [
+        "--lake-root",
+        request.lake_root,
+        "--tiles",
+        request.layout.tiles,
+        "--out",
+        request.layout.predictions,
+        "--model-name",
+        request.region.model_name,
+        "--model-version",
+        model_version,
+        "--crs",
+        request.region.crs,
+        "--tile-size-m",
+        str(request.region.tile_size_m),
+    ]
 
 
 def scored_predictions(lake: Lake, predictions_uri: str) -> tuple[pd.DataFrame, dict]:

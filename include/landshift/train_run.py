@@ -22,6 +22,7 @@ from landshift.regions import LabelSource, Region, resolve_path
 
 log = logging.getLogger(__name__)
 
+SPEC_PARAMS = ("backbone", "input_size", "composite")  # form fields that override the model spec
 BACKBONE_FILES = {
     "mobilenet_v2": "mobilenet_v2_0.35_224_no_top.weights.h5",
     "resnet50": "resnet50_no_top.weights.h5",
@@ -60,6 +61,40 @@ class TrainingRequest:
         if not 0.0 <= self.min_agreement <= 1.0:
             raise InputError(f"min_agreement must lie in [0, 1], got {self.min_agreement}")
         SplitSettings(self.split_block_tiles, self.validation_share)  # validates
+
+    def to_dict(self) -> dict:
+        """A JSON-able dict (XCom); :meth:`from_dict` reverses it."""
+        return {**asdict(self), "region": self.region.to_dict(), "label_years": list(self.label_years)}
+
+    @classmethod
+    def from_dict(cls, raw: dict) -> TrainingRequest:
+        """The request back from :meth:`to_dict`."""
+        return cls(**{**raw, "region": Region.from_dict(raw["region"]), "label_years": tuple(raw["label_years"])})
+
+    @classmethod
+    def from_trigger(cls, trigger: dict, lake_root: str) -> TrainingRequest:
+        """A validated request from the training DAG's trigger form (``trigger["params"]``)."""
+        from landshift.regions import get_region
+
+        params = trigger["params"]
+        overrides = {key: params[key] for key in SPEC_PARAMS if params.get(key) not in (None, "", 0)}
+        try:
+            return cls(
+                lake_root=lake_root,
+                region=get_region(str(params["region"])),
+                label_years=tuple(int(y) for y in params["label_years"]),
+                model_name=str(params["model_name"]),
+                spec_overrides=overrides,
+                seed=int(params["seed"]),
+                augment=bool(params["augment"]),
+                min_agreement=float(params["min_agreement"]),
+                promote_alias=str(params.get("promote_alias") or ""),
+                labels_uri=str(params.get("labels_uri") or ""),
+                split_block_tiles=int(params.get("split_block_tiles", 4)),
+                validation_share=float(params.get("validation_share", 0.25)),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InputError(f"malformed training parameters: {exc}") from exc
 
     @property
     def label_sources(self) -> tuple[LabelSource, ...]:
@@ -152,6 +187,25 @@ def prepare(request: TrainingRequest) -> dict:
         "tiles": len(tiles),
         "augment": request.augment,
     }
+
+
+def feature_job_args(request: TrainingRequest, prepared: dict) -> list[str]:
+    """Arguments of ``jobs/extract_features.py`` for the prepared tiles."""
+    return [
+        "--lake-root",
+        request.lake_root,
+        "--tiles",
+        prepared["tiles_uri"],
+        "--out",
+        prepared["features_uri"],
+        "--spec",
+        prepared["spec_uri"],
+        "--crs",
+        request.region.crs,
+        "--tile-size-m",
+        str(request.region.tile_size_m),
+        *(["--augment"] if request.augment else []),
+    ]
 
 
 def feature_matrix(lake: Lake, prepared: dict) -> tuple[pd.DataFrame, np.ndarray]:

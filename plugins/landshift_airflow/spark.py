@@ -1,89 +1,64 @@
-"""Arguments for SparkSubmitOperator: one place for the jobs' Spark configuration."""
+"""SparkSubmitOperator for a library pipeline's Spark stage, with the deployment's settings."""
 
 from __future__ import annotations
 
+import os
+import sys
+from pathlib import Path
 from typing import Any
 
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 
-from landshift_airflow.settings import (
-    JOBS_DIR,
-    REPO_ROOT,
-    SPARK_CONN_ID,
-    SPARK_POOL,
-    model_device_args,
-    spark_profile,
-    spark_python,
-)
-
-# Measured on 2 local cores: tiles carry only ids into Python, so large Arrow batches cost nothing.
-CPU_CONF: dict[str, str] = {
-    "spark.sql.execution.arrow.pyspark.enabled": "true",
-    "spark.sql.execution.arrow.maxRecordsPerBatch": "1024",
-    "spark.python.worker.reuse": "true",
-    "spark.task.cpus": "1",
-    "spark.executorEnv.TF_CPP_MIN_LOG_LEVEL": "2",
-    "spark.ui.showConsoleProgress": "false",
-}
-
-# GPU workers: one GPU per executor, shared by its task slots; addresses come from the script.
-GPU_CONF: dict[str, str] = {
-    "spark.executor.resource.gpu.amount": "1",
-    "spark.task.resource.gpu.amount": "1",
-    "spark.executor.resource.gpu.discoveryScript": str(REPO_ROOT / "jobs" / "gpu_discovery.sh"),
-    "spark.executorEnv.TF_FORCE_GPU_ALLOW_GROWTH": "true",
-}
+JOBS_DIR = Path(__file__).resolve().parents[2] / "jobs"
+SPARK_POOL = "landshift_spark"
 
 
-def xcom_args(source_task: str, flags: dict[str, str]) -> list[str]:
-    """Job arguments ``--flag value`` whose values are templated from ``source_task``'s XCom dict."""
-    args: list[str] = []
-    for flag, key in flags.items():
-        args += [flag, f"{{{{ ti.xcom_pull(task_ids='{source_task}')['{key}'] }}}}"]
-    return args
+def spark_python() -> str:
+    """The Python the Spark driver and workers run (the cluster image's in production)."""
+    return os.environ.get("LANDSHIFT_SPARK_PYTHON", sys.executable)
 
 
-def spark_conf(extra: dict[str, str] | None = None) -> dict[str, str]:
-    """Spark configuration for the current profile (cpu or gpu)."""
-    conf = {**CPU_CONF, "spark.pyspark.python": spark_python(), "spark.pyspark.driver.python": spark_python()}
-    if spark_profile() == "gpu":
-        conf.update(GPU_CONF)
-    return {**conf, **(extra or {})}
+class StageSparkSubmitOperator(SparkSubmitOperator):
+    """Submits a Spark stage with the arguments the library builds from the upstream task's state.
 
-
-def job_kwargs(job: str, application_args: list[Any], **overrides: Any) -> dict[str, Any]:
-    """Keyword arguments for a SparkSubmitOperator running ``jobs/<job>.py``."""
-    application = JOBS_DIR / f"{job}.py"
-    if not application.is_file():
-        raise FileNotFoundError(f"no Spark job {application}")
-    kwargs: dict[str, Any] = {
-        "application": str(application),
-        "application_args": [*application_args, *model_device_args()],
-        "conn_id": SPARK_CONN_ID,
-        "conf": spark_conf(),
-        "name": f"landshift-{job}",
-        "env_vars": {"PYSPARK_PYTHON": spark_python(), "PYSPARK_DRIVER_PYTHON": spark_python()},
-        "pool": SPARK_POOL,
-        "verbose": False,
-    }
-    kwargs.update(overrides)
-    return kwargs
-
-
-class LakeAwareSparkSubmitOperator(SparkSubmitOperator):
-    """SparkSubmitOperator whose job gets the lake credentials at run time.
-
-    They are added to the spark-submit environment inside ``execute``, after the templated
-    fields were rendered, so they never show in the UI's rendered fields or in logs.
+    Arguments and lake credentials are added inside ``execute``: the credentials go to the
+    spark-submit environment only, never to rendered fields, XCom, logs or the command line.
     """
 
+    def __init__(self, *, pipeline_name: str, stage_name: str, state_task_id: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.pipeline_name, self.stage_name, self.state_task_id = pipeline_name, stage_name, state_task_id
+
     def execute(self, context):
+        from landshift.pipeline import PIPELINES
+        from landshift.spark_jobs import device_args
         from landshift_airflow.lake_hook import LandShiftLakeHook
 
+        ti = context["ti"]
+        state = ti.xcom_pull(task_ids=self.state_task_id, map_indexes=ti.map_index)
+        pipeline = PIPELINES[self.pipeline_name]
+        request = pipeline.request_from_dict(state["request"])
+        self.application_args = [*pipeline.stage(self.stage_name).job_args(request, state), *device_args(os.environ)]
+        self.log.info("LandShift %s: spark-submit %s %s", self.stage_name, self.application, self.application_args)
         self.env_vars = {**(self.env_vars or {}), **LandShiftLakeHook().lake_environment()}
         return super().execute(context)
 
 
-def lake_aware_operator(task_id: str, job: str, application_args: list[Any]) -> LakeAwareSparkSubmitOperator:
-    """The operator running ``jobs/<job>.py`` with the deployment's Spark settings."""
-    return LakeAwareSparkSubmitOperator(task_id=task_id, **job_kwargs(job, application_args))
+def stage_operator(pipeline_name: str, stage_name: str, job: str, state_task_id: str) -> StageSparkSubmitOperator:
+    """The operator running a Spark stage's ``jobs/<job>.py`` in the ``landshift_spark`` pool."""
+    from landshift.spark_jobs import submit_conf
+
+    python = spark_python()
+    return StageSparkSubmitOperator(
+        task_id=stage_name,
+        pipeline_name=pipeline_name,
+        stage_name=stage_name,
+        state_task_id=state_task_id,
+        application=str(JOBS_DIR / f"{job}.py"),
+        conn_id=os.environ.get("LANDSHIFT_SPARK_CONN_ID", "spark_default"),
+        conf=submit_conf(os.environ, python, str(JOBS_DIR)),
+        name=f"landshift-{job}",
+        env_vars={"PYSPARK_PYTHON": python, "PYSPARK_DRIVER_PYTHON": python},
+        pool=SPARK_POOL,
+        verbose=False,
+    )

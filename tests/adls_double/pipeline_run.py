@@ -15,42 +15,24 @@ from pathlib import Path
 
 from pyspark.sql import SparkSession
 
-from landshift.change import ChangeRule
 from landshift.demo import seed_lake
 from landshift.lake import open_lake
+from landshift.pipeline import REGION_RUN, TRAINING_RUN, run_pipeline
 from landshift.publish import PRODUCT_FILES
 from landshift.regions import get_region
-from landshift.scoring import ScoringConfig, run_scoring
-from landshift.stages import RunRequest, detect_change, plan, publish, validate_inputs
-from landshift.train_run import TrainingRequest, prepare, train_and_register
+from landshift.requests import RunRequest
+from landshift.train_run import TrainingRequest
 
 MODEL = "landshift-mobilenetv2"
 
 
-def run_pipeline(spark, shared_data: Path, lake_root: str) -> dict[str, str]:
+def seed_and_publish(spark, shared_data: Path, lake_root: str) -> dict[str, str]:
     """Seed, train, score, compare and publish on ``lake_root``; return the product's digests."""
     lake = open_lake(lake_root)
     seed_lake(shared_data, lake)
     region = get_region("nd-pothole")
-    training = TrainingRequest(lake.root, region, (2009, 2014), MODEL)
-    prepared = prepare(training)
-    features = ScoringConfig(
-        lake.root, "", "", region.crs, region.tile_size_m, emit_features=True, spec_uri=prepared["spec_uri"]
-    )
-    run_scoring(spark, features, prepared["tiles_uri"], prepared["features_uri"])
-    version = train_and_register(training, prepared)["model_version"]
-    request = RunRequest(lake.root, region, "2020")
-    checked = validate_inputs(request)
-    planned = plan(request, checked["scenes"])
-    run_scoring(
-        spark,
-        ScoringConfig(lake.root, MODEL, version, region.crs, region.tile_size_m),
-        planned["tiles_uri"],
-        request.layout.predictions,
-    )
-    rule = ChangeRule()
-    detect_change(request, rule)
-    published = publish(request, rule, version, checked["scenes"])["published_uri"]
+    run_pipeline(TRAINING_RUN, TrainingRequest(lake.root, region, (2009, 2014), MODEL), spark)
+    published = run_pipeline(REGION_RUN, RunRequest(lake.root, region, "2020"), spark)["published_uri"]
     return {name: hashlib.sha256(lake.read_bytes(f"{published}/{name}")).hexdigest() for name in PRODUCT_FILES}
 
 
@@ -65,7 +47,7 @@ def main(argv: list[str]) -> int:
         .getOrCreate()
     )
     try:
-        digests = {root: run_pipeline(spark, Path(argv[0]), root) for root in argv[1:]}
+        digests = {root: seed_and_publish(spark, Path(argv[0]), root) for root in argv[1:]}
     finally:
         spark.stop()
     print(json.dumps(digests))

@@ -1,0 +1,175 @@
+"""The region-run request: what to process, validated once, and a small JSON-able dict on the wire.
+
+Every Airflow task, the in-process pipeline, the tests and the benchmark build a :class:`RunRequest`
+once and pass it on as :meth:`RunRequest.to_dict`; the next stage rebuilds it with
+:meth:`RunRequest.from_dict`. Defaults live here and in :class:`~landshift.change.ChangeRule`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, replace
+from functools import cached_property
+from typing import Any
+
+from landshift.errors import InputError
+from landshift.grid import Bounds, TileGrid
+from landshift.lake import Lake, open_lake
+from landshift.regions import Region, RunLayout, resolve_path
+
+VINTAGE_PATTERN = re.compile(r"^\d{4}(\d{4})?$")
+RUN_KEY_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{0,80}$")
+
+
+@dataclass(frozen=True)
+class ChangeRule:
+    """When a class difference is reported as change: a confident model and a clear prior.
+
+    The defaults here are the only place the thresholds are written down.
+    """
+
+    min_probability: float = 0.7
+    min_prior_agreement: float = 0.6
+
+    def __post_init__(self) -> None:
+        for name, value in asdict(self).items():
+            if not isinstance(value, int | float) or not 0.0 <= value <= 1.0:
+                raise InputError(f"{name} must lie in [0, 1], got {value!r}")
+
+
+def validate_vintage(vintage: str) -> str:
+    """``vintage`` if it is a year (YYYY) or a date (YYYYMMDD), else InputError."""
+    if not isinstance(vintage, str) or not VINTAGE_PATTERN.match(vintage):
+        raise InputError(f"vintage must be a year (YYYY) or a date (YYYYMMDD), got {vintage!r}")
+    return vintage
+
+
+def run_key_of(text: str) -> str:
+    """A folder-safe key for a run (e.g. from an Airflow run id): other characters become ``_``."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", text)[:80]
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """One region and vintage to process against a lake, with the model and the change rule.
+
+    ``run_key`` isolates this run's work folder from another run of the same region and vintage.
+    """
+
+    lake_root: str
+    region: Region
+    vintage: str
+    model_ref: str | None = None
+    rule: ChangeRule = field(default_factory=ChangeRule)
+    run_key: str = ""
+
+    def __post_init__(self) -> None:
+        validate_vintage(self.vintage)
+        if not RUN_KEY_PATTERN.match(self.run_key):
+            raise InputError(f"run key must be folder-safe, got {self.run_key!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able dict (XCom, job arguments); :meth:`from_dict` reverses it."""
+        return {
+            "lake_root": self.lake_root,
+            "region": self.region.to_dict(),
+            "vintage": self.vintage,
+            "model_ref": self.model_ref,
+            "rule": asdict(self.rule),
+            "run_key": self.run_key,
+        }
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> RunRequest:
+        """The request back from :meth:`to_dict`."""
+        return cls(
+            lake_root=raw["lake_root"],
+            region=Region.from_dict(raw["region"]),
+            vintage=raw["vintage"],
+            model_ref=raw.get("model_ref"),
+            rule=ChangeRule(**raw.get("rule", {})),
+            run_key=raw.get("run_key", ""),
+        )
+
+    def with_vintage(self, vintage: str) -> RunRequest:
+        """The same request for another vintage."""
+        return replace(self, vintage=vintage)
+
+    @cached_property
+    def lake(self) -> Lake:
+        """The lake backend."""
+        return open_lake(self.lake_root)
+
+    @property
+    def layout(self) -> RunLayout:
+        """Where this run's tables and product live."""
+        return RunLayout(self.lake_root, self.region.id, self.vintage, self.run_key)
+
+    @property
+    def grid(self) -> TileGrid:
+        """The region's tile grid."""
+        return TileGrid(self.region.crs, self.region.tile_size_m)
+
+    @property
+    def imagery_uri(self) -> str:
+        """Lake URI of this vintage's imagery prefix."""
+        return resolve_path(self.lake_root, self.region.imagery_prefix(self.vintage))
+
+    @property
+    def prior_uri(self) -> str:
+        """Lake URI of the prior label raster."""
+        return resolve_path(self.lake_root, self.region.prior_labels.path)
+
+    @property
+    def aoi_in_grid(self) -> Bounds | None:
+        """The region's AOI (WGS84 lon/lat) as a box in the grid CRS, or None for everything."""
+        if self.region.aoi is None:
+            return None
+        from rasterio.warp import transform_bounds
+
+        from landshift.imagery import parse_crs
+
+        return tuple(transform_bounds("EPSG:4326", parse_crs(self.region.crs), *self.region.aoi, densify_pts=21))
+
+    @property
+    def model_reference(self) -> str:
+        """The model version or alias to score with."""
+        return self.model_ref or self.region.model_ref
+
+
+def request_for(region: Region, trigger: Mapping[str, Any], lake_root: str) -> RunRequest:
+    """The run request of ``region`` for a DAG run: ``trigger`` holds its ``params``, ``run_id``
+    and ``logical_year`` (the vintage when the ``vintage`` param is empty)."""
+    params = trigger["params"]
+    vintage = str(params.get("vintage") or "").strip() or str(trigger.get("logical_year") or "")
+    if not vintage:
+        raise InputError("no vintage: give the vintage param (a manual run has no logical date)")
+    defaults = ChangeRule()
+    rule = ChangeRule(
+        params.get("min_probability", defaults.min_probability),
+        params.get("min_prior_agreement", defaults.min_prior_agreement),
+    )
+    model_ref = str(params.get("model_ref") or "").strip() or None
+    return RunRequest(lake_root, region, vintage, model_ref, rule, run_key_of(str(trigger.get("run_id") or "")))
+
+
+def registered_region_request(region_id: str, trigger: Mapping[str, Any], lake_root: str) -> RunRequest:
+    """The run request of a registered region (``include/regions/<id>.json``)."""
+    from landshift.regions import get_region
+
+    return request_for(get_region(region_id), trigger, lake_root)
+
+
+def manual_region_request(trigger: Mapping[str, Any], lake_root: str) -> RunRequest:
+    """The run request of a region given in the manual trigger form."""
+    from landshift.regions import manual_region
+
+    return request_for(manual_region(trigger["params"], lake_root), trigger, lake_root)
+
+
+def training_request(trigger: Mapping[str, Any], lake_root: str) -> Any:
+    """The training request of the training DAG's trigger form."""
+    from landshift.train_run import TrainingRequest
+
+    return TrainingRequest.from_trigger(trigger, lake_root)

@@ -1,0 +1,136 @@
+"""The Airflow adapter: DAG run -> library request -> library stage -> XCom, one task per stage.
+
+The task graph is built from a library pipeline (:data:`landshift.pipeline.PIPELINES`): each task
+is fed the state the previous task returned (the request plus small results: URIs and counts); a
+Spark stage becomes a ``spark-submit``. LandShift's input errors fail a task at once (no retry);
+a vintage without imagery skips it. Heavy libraries are imported inside the task bodies.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+DEFAULT_ARGS = {
+    "owner": "landshift",
+    "retries": 2,
+    "retry_delay": timedelta(minutes=1),
+    "execution_timeout": timedelta(hours=2),
+}
+RequestBuilder = Callable[[dict, str], Any]  # (trigger facts, lake root) -> a library request
+
+
+def lake_root() -> str:
+    """The lake root: the ``landshift_lake`` connection (credentials exported to this task's
+    environment, masked) or ``LANDSHIFT_LAKE_ROOT``."""
+    from landshift_airflow.lake_hook import LandShiftLakeHook
+
+    return LandShiftLakeHook().export_to_environment()
+
+
+def change_params() -> dict:
+    """Params of the model and the change rule (defaults from the library's ChangeRule)."""
+    from airflow.sdk import Param
+
+    from landshift.requests import ChangeRule
+
+    rule, share = ChangeRule(), {"type": "number", "minimum": 0, "maximum": 1}
+    return {
+        "model_ref": Param("", type=["null", "string"], title="Model version or alias", description="Empty: alias."),
+        "min_probability": Param(
+            rule.min_probability, **share, title="Change: min model probability", description="Model this sure."
+        ),
+        "min_prior_agreement": Param(
+            rule.min_prior_agreement, **share, title="Change: min prior label agreement", description="Clear prior."
+        ),
+    }
+
+
+def run_library(function: Callable[[], Any]) -> Any:
+    """Call the library: its input errors fail the task without retries; no imagery skips it."""
+    from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+    from landshift.errors import LandShiftError, NoImageryError
+
+    try:
+        return function()
+    except NoImageryError as exc:
+        log.info("LandShift: %s: nothing to do", exc)
+        raise AirflowSkipException(str(exc)) from exc
+    except LandShiftError as exc:
+        raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
+
+
+def first_state(build_request: RequestBuilder) -> dict:
+    """The state a run starts from: its request, built by the library from this DAG run."""
+    from airflow.sdk import get_current_context
+
+    context = get_current_context()
+    logical = context.get("logical_date") or context.get("data_interval_start")
+    trigger = {"params": dict(context["params"]), "run_id": context["run_id"], "logical_year": logical and logical.year}
+    return {"request": run_library(lambda: build_request(trigger, lake_root())).to_dict()}
+
+
+def run_stage_task(pipeline_name: str, stage_name: str, state: dict) -> dict:
+    """Body of a stage's task: rebuild the request, run the stage, return the extended state."""
+    from landshift.pipeline import PIPELINES, run_stage
+
+    pipeline = PIPELINES[pipeline_name]
+    request = run_library(lambda: pipeline.request_from_dict(state["request"]))
+    result = run_library(lambda: run_stage(pipeline.stage(stage_name), request, state))
+    log.info("LandShift %s done: %s", stage_name, {k: v for k, v in result.items() if k not in state})
+    return result
+
+
+def _stage_body(pipeline_name: str, stage_name: str, build_request: RequestBuilder | None) -> Callable:
+    if build_request is not None:
+
+        def first_stage() -> dict:
+            return run_stage_task(pipeline_name, stage_name, first_state(build_request))
+
+        return first_stage
+
+    def next_stage(upstream: dict) -> dict:
+        return run_stage_task(pipeline_name, stage_name, upstream)
+
+    return next_stage
+
+
+def pipeline_graph(pipeline_name: str, build_request: RequestBuilder, outlets: list | None = None) -> Any:
+    """One task per library stage, in the library's order, each fed the previous task's state;
+    ``build_request`` runs in the first task, ``outlets`` go on the last. Returns the last output."""
+    from airflow.sdk import task
+
+    from landshift.pipeline import PIPELINES
+    from landshift_airflow.spark import stage_operator
+
+    stages = PIPELINES[pipeline_name].stages
+    state: Any = None
+    after_spark: Any = None
+    for index, stage in enumerate(stages):
+        if stage.on_spark:
+            after_spark = stage_operator(pipeline_name, stage.name, stage.spark_job, state.operator.task_id)
+            state >> after_spark
+            continue
+        body = _stage_body(pipeline_name, stage.name, build_request if state is None else None)
+        decorated = task(task_id=stage.name, outlets=(outlets or []) if index == len(stages) - 1 else [])(body)
+        state = decorated() if state is None else decorated(state)
+        if after_spark is not None:
+            after_spark >> state
+            after_spark = None
+    return state
+
+
+def log_failure(context: dict[str, Any]) -> None:
+    """DAG failure callback: one clear line naming the run and the failed task."""
+    task_instance = context.get("task_instance") or context.get("ti")
+    log.error(
+        "LandShift run %s failed in task %s: %s",
+        context.get("run_id"),
+        getattr(task_instance, "task_id", "?"),
+        context.get("exception"),
+    )
