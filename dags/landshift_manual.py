@@ -73,7 +73,9 @@ from landshift_airflow import tasks
 )
 def landshift_manual_region():
     tasks.pipeline_graph(
-        "region", manual_region_request, outlets=[Asset("landshift://published/manual", group="landshift")]
+        "region",
+        build_request=manual_region_request,
+        outlets=[Asset("landshift://published/manual", group="landshift")],
     )
 
 

@@ -48,7 +48,7 @@ def region_dag(region: Region) -> None:
     def region_run():
         tasks.pipeline_graph(
             "region",
-            partial(registered_region_request, region.id),
+            build_request=partial(registered_region_request, region.id),
             outlets=[Asset(f"landshift://published/{region.id}", group="landshift")],
         )
 

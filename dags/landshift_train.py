@@ -95,7 +95,7 @@ from landshift_airflow import tasks
     },
 )
 def landshift_train():
-    tasks.pipeline_graph("training", training_request)
+    tasks.pipeline_graph("training", build_request=training_request)
 
 
 landshift_train()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -53,3 +54,42 @@ def test_connection_fields_become_a_root_and_an_environment(monkeypatch, connect
     prefix = connection.get("extra", {}).get("prefix", "lake")
     assert hook.lake_root() == f"abfss://fs@acct.dfs.core.windows.net/{prefix}"
     assert hook.lake_environment() == expected
+
+
+@pytest.mark.parametrize(
+    "spark_connection",
+    [
+        {"conn_type": "spark", "host": "yarn", "extra": {"deploy-mode": "cluster"}},
+        {"conn_type": "spark", "host": "yarn", "extra": {"deploy-mode": "client"}},
+        {"conn_type": "spark", "host": "spark://127.0.0.1", "port": 7077},
+    ],
+)
+def test_hostile_secrets_never_reach_the_spark_submit_command_line(monkeypatch, spark_connection):
+    """Lake credentials reach spark-submit through its environment, whatever the Spark connection."""
+    from airflow.providers.apache.spark.hooks.spark_submit import SparkSubmitHook
+
+    from landshift.regions import get_region
+    from landshift.requests import RunRequest
+    from landshift_airflow.spark import stage_operator
+
+    secret = "k3y-that-must-stay-private"
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_LANDSHIFT_LAKE",
+        json.dumps({"conn_type": "generic", "host": "acct", "schema": "fs", "password": secret}),
+    )
+    monkeypatch.setenv("AIRFLOW_CONN_SPARK_DEFAULT", json.dumps(spark_connection))
+    monkeypatch.delenv("AZURE_STORAGE_ACCOUNT_KEY", raising=False)
+    operator = stage_operator("region", "score_tiles", "score_tiles", "plan_tiles")
+    request = RunRequest("abfss://fs@acct.dfs.core.windows.net/lake", get_region("nd-pothole"), "2020")
+    operator.prepare_submission({"request": request.to_dict(), "model_version": "1"})
+    hook = SparkSubmitHook(
+        conn_id="spark_default",
+        application_args=operator.application_args,
+        env_vars=operator.env_vars,
+        conf=operator.conf,
+    )
+    command = hook._build_spark_submit_command(operator.application)
+    assert all(secret not in part for part in command), command
+    assert "--model-version" in command and "--lake-root" in command
+    assert secret not in json.dumps(operator.env_vars)
+    assert os.environ["AZURE_STORAGE_ACCOUNT_KEY"] == secret  # inherited by the spark-submit process

@@ -21,8 +21,8 @@ def spark_python() -> str:
 class StageSparkSubmitOperator(SparkSubmitOperator):
     """Submits a Spark stage with the arguments the library builds from the upstream task's state.
 
-    Arguments and lake credentials are added inside ``execute``: the credentials go to the
-    spark-submit environment only, never to rendered fields, XCom, logs or the command line.
+    Arguments and lake credentials are added inside ``execute``: the credentials reach spark-submit
+    through its inherited environment only, never rendered fields, XCom, logs or the command line.
     """
 
     def __init__(self, *, pipeline_name: str, stage_name: str, state_task_id: str, **kwargs: Any) -> None:
@@ -30,18 +30,22 @@ class StageSparkSubmitOperator(SparkSubmitOperator):
         self.pipeline_name, self.stage_name, self.state_task_id = pipeline_name, stage_name, state_task_id
 
     def execute(self, context):
+        ti = context["ti"]
+        self.prepare_submission(ti.xcom_pull(task_ids=self.state_task_id, map_indexes=ti.map_index))
+        return super().execute(context)
+
+    def prepare_submission(self, state: dict) -> None:
+        """Job arguments from the library; the lake's credentials go to this process's environment,
+        which spark-submit inherits: not ``env_vars``, which YARN and Kubernetes put on its command line."""
         from landshift.pipeline import PIPELINES
         from landshift.spark_jobs import device_args
         from landshift_airflow.lake_hook import LandShiftLakeHook
 
-        ti = context["ti"]
-        state = ti.xcom_pull(task_ids=self.state_task_id, map_indexes=ti.map_index)
         pipeline = PIPELINES[self.pipeline_name]
         request = pipeline.request_from_dict(state["request"])
         self.application_args = [*pipeline.stage(self.stage_name).job_args(request, state), *device_args(os.environ)]
         self.log.info("LandShift %s: spark-submit %s %s", self.stage_name, self.application, self.application_args)
-        self.env_vars = {**(self.env_vars or {}), **LandShiftLakeHook().lake_environment()}
-        return super().execute(context)
+        LandShiftLakeHook().export_to_environment()
 
 
 def stage_operator(pipeline_name: str, stage_name: str, job: str, state_task_id: str) -> StageSparkSubmitOperator:

@@ -100,16 +100,21 @@ def _stage_body(pipeline_name: str, stage_name: str, build_request: RequestBuild
     return next_stage
 
 
-def pipeline_graph(pipeline_name: str, build_request: RequestBuilder, outlets: list | None = None) -> Any:
-    """One task per library stage, in the library's order, each fed the previous task's state;
-    ``build_request`` runs in the first task, ``outlets`` go on the last. Returns the last output."""
+def pipeline_graph(
+    pipeline_name: str, build_request: RequestBuilder | None = None, upstream: Any = None, outlets: list | None = None
+) -> Any:
+    """One task per library stage, in the library's order, each fed the previous task's state.
+
+    The first task builds the request with ``build_request``, or takes the ``upstream`` state
+    (e.g. a mapped argument); ``outlets`` go on the last task. Returns the last task's output.
+    """
     from airflow.sdk import task
 
     from landshift.pipeline import PIPELINES
     from landshift_airflow.spark import stage_operator
 
     stages = PIPELINES[pipeline_name].stages
-    state: Any = None
+    state: Any = upstream
     after_spark: Any = None
     for index, stage in enumerate(stages):
         if stage.on_spark:
