@@ -245,7 +245,8 @@ def build_product(
     landuse = layout.rasterize(predictions, "class_code", "uint8")
     landuse_path = str(Path(out_dir, "landuse.tif"))
     write_cog(landuse_path, landuse, layout, legend.colormap(), tags)
-    write_sidecars(landuse_path, landuse_entries(legend, value_counts(landuse)), NODATA_CODE)
+    land_entries = landuse_entries(legend, value_counts(landuse))
+    write_sidecars(landuse_path, land_entries, NODATA_CODE)
 
     change = layout.rasterize(changes, "change_code", "uint16", fill=CHANGE_NODATA)
     change_counts = value_counts(change)
@@ -301,7 +302,7 @@ def build_product(
     }
     Path(out_dir, "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
     write_report(str(Path(out_dir, "report.html")), out_dir, summary, legend, changes, entries, grid, chips)
-    item = stac_item(summary, legend, layout, entries, stac or StacContext())
+    item = stac_item(summary, layout, land_entries, entries, stac or StacContext())
     Path(out_dir, "item.json").write_text(json.dumps(item, indent=2, sort_keys=True) + "\n")
     return summary
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from landshift.lake import Lake, LocalLake, read_json, write_json
-from landshift.legend import Legend, rgba_to_hex
+from landshift.legend import rgba_to_hex
 from landshift.symbology import ClassEntry
 
 log = logging.getLogger(__name__)
@@ -121,19 +121,24 @@ def _raster_asset(
     return asset
 
 
-def stac_item(summary: dict, legend: Legend, layout, change_entries: list[ClassEntry], context: StacContext) -> dict:
+def stac_item(
+    summary: dict,
+    layout,
+    landuse_entries: list[ClassEntry],
+    change_entries: list[ClassEntry],
+    context: StacContext,
+) -> dict:
     """The product's STAC item: one asset per file, projection fields on the rasters only."""
     from rasterio.warp import transform_bounds
 
     from landshift.imagery import parse_crs
-    from landshift.publish import CHANGE_CODING, CONFIDENCE_NODATA, landuse_entries
+    from landshift.publish import CHANGE_CODING, CONFIDENCE_NODATA
 
     west, south, east, north = (
         round(v, 7) for v in transform_bounds(parse_crs(layout.grid.crs), "EPSG:4326", *layout.native_bounds)
     )
     vintage = str(summary["vintage"])
     region = summary["region"]
-    landuse_counts = {int(k): int(v) for k, v in summary.get("class_tiles", {}).items()}
     properties = {
         "title": f"LandShift {region} {vintage}",
         "description": f"Land use per {layout.grid.tile_size_m:g} m tile and change against "
@@ -164,7 +169,7 @@ def stac_item(summary: dict, legend: Legend, layout, change_entries: list[ClassE
             layout,
             "uint8",
             0,
-            stac_classes(landuse_entries(legend, landuse_counts), 0),
+            stac_classes(landuse_entries, 0),
         ),
         "change": _raster_asset(
             "./change.tif",
