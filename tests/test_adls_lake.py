@@ -24,6 +24,7 @@ from conftest import NAIP_2020, REPO_ROOT, SHARED_DATA
 from landshift.adls import AdlsLake, AdlsSettings, gdal_env, gdal_options, spark_conf
 from landshift.errors import InputError, NotFoundError
 from landshift.lake import open_lake, publish_dir, read_table, write_table
+from landshift.publish import PRODUCT_FILES
 
 pytestmark = pytest.mark.integration
 PAGE_SIZE = 7  # small pages, so listings go through continuation tokens
@@ -328,5 +329,5 @@ def test_the_demo_pipeline_publishes_the_same_product_on_adls_as_on_a_local_lake
     local, remote = digests[str(tmp_path / "local-lake")], digests[adls_root]
     assert local["landuse.tif"] == remote["landuse.tif"]
     assert local["change.tif"] == remote["change.tif"]
-    assert set(remote) == {"landuse.tif", "change.tif", "landuse.png", "change.png", "summary.json", "item.json"}
+    assert set(remote) == set(PRODUCT_FILES)
     assert any(r.startswith("GET") and "raw/imagery" in r for r in control(double, "requests"))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -18,6 +19,9 @@ from landshift.lake import Lake, open_lake, read_table, write_table
 from landshift.legend import DEFAULT_LEGEND
 from landshift.planning import DEFAULT_TILES_PER_TASK
 from landshift.regions import Region, RunLayout, resolve_path
+
+if TYPE_CHECKING:
+    from landshift.report_html import ChipSources
 
 log = logging.getLogger(__name__)
 
@@ -243,6 +247,34 @@ def change_since_previous(request: RunRequest, scored: pd.DataFrame, rule: Chang
     }
 
 
+def chip_sources(request: RunRequest, scenes: list[str]) -> ChipSources:
+    """Imagery for the report's chips: this vintage after; before, the prior labels' year (what the
+    change is measured against), else the previous published vintage, else none."""
+    from landshift.report_html import ChipSources
+
+    lake = request.lake
+    before: list[str] = []
+    caption = "no earlier imagery in the lake"
+    prior_year = str(request.region.prior_labels.year)
+    candidates = [(prior_year, f"{prior_year} imagery (the year of the prior labels)")]
+    previous = previous_vintage(request)
+    if previous is not None:
+        candidates.append((previous, f"{previous} imagery (the previous published vintage)"))
+    for vintage, label in candidates:
+        if vintage == request.vintage:
+            continue
+        found = find_imagery(RunRequest(request.lake_root, request.region, vintage))
+        if found:
+            before, caption = [lake.gdal_path(s) for s in found], label
+            break
+    return ChipSources(
+        after_scenes=[lake.gdal_path(s) for s in scenes],
+        after_caption=f"{request.vintage} imagery (this vintage)",
+        before_scenes=before,
+        before_caption=caption,
+    )
+
+
 def publish(request: RunRequest, rule: ChangeRule, model_version: str, scenes: list[str]) -> dict:
     """Build the six product files and move them into ``published/<region>/<vintage>/``."""
     from landshift.publish import publish_product
@@ -285,6 +317,7 @@ def publish(request: RunRequest, rule: ChangeRule, model_version: str, scenes: l
         legend=DEFAULT_LEGEND,
         grid=request.grid,
         summary=summary,
+        chips=chip_sources(request, scenes),
     )
     return {
         "published_uri": request.layout.published,

@@ -14,12 +14,14 @@ from urllib.parse import unquote
 
 import pytest
 
+from landshift import publish
+
 from .conftest import SCREENSHOTS, TIMINGS, Timer
 from .helpers import AirflowApi, AirflowStandalone, Browser, chromium_binary, sha256_of, wait_for
 
 MANUAL_DAG = "landshift_manual_region"
 REGION_DAG = "landshift_region_nd-pothole"
-PRODUCT_FILES = {"landuse.tif", "change.tif", "landuse.png", "change.png", "summary.json", "item.json"}
+PRODUCT_FILES = set(publish.PRODUCT_FILES)
 NEW_REGION = {
     "region_id": "pothole-copy",
     "vintage": "2020",
@@ -57,7 +59,7 @@ def product_dir(lake: Path, region_id: str, vintage: int | str) -> Path:
 
 
 def assert_published(lake: Path, region_id: str, vintage: int | str) -> dict:
-    """The six product files exist; return summary.json."""
+    """The product files exist; return summary.json."""
     folder = product_dir(lake, region_id, vintage)
     assert folder.is_dir(), f"nothing published at {folder}"
     assert {p.name for p in folder.iterdir()} == PRODUCT_FILES, sorted(p.name for p in folder.iterdir())
