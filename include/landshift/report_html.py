@@ -13,6 +13,7 @@ import base64
 import html
 import io
 import logging
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,24 +49,17 @@ class _Box:
 
 
 class _Scene:
-    """An open scene on the grid with its per-band stretch (2nd-98th percentile of the scene)."""
+    """A scene open on the grid with its per-band stretch (2nd-98th percentile of the scene)."""
 
-    def __init__(self, path: str, grid: TileGrid):
-        from landshift.imagery import open_on_grid, scene_stats
-
-        self.path = path
-        stats = scene_stats(path, grid)
-        self.stretch = [(stats[2 * b], stats[2 * b + 1]) for b in range(4)]
-        self._context = open_on_grid(path, grid)
-        self.src = self._context.__enter__()
+    def __init__(self, src, stretch: list[tuple[float, float]]):
+        self.src = src
+        self.stretch = stretch
 
     def covers(self, box: _Box) -> bool:
+        """Whether the centre of ``box`` lies in the scene."""
         left, bottom, right, top = self.src.bounds
         x, y = (box.bounds[0] + box.bounds[2]) / 2, (box.bounds[1] + box.bounds[3]) / 2
         return left <= x <= right and bottom <= y <= top
-
-    def close(self) -> None:
-        self._context.__exit__(None, None, None)
 
 
 def _stretch(pixels: np.ndarray, bands: tuple[int, ...], stretch: list[tuple[float, float]]) -> np.ndarray:
@@ -119,13 +113,19 @@ def read_chips(scenes: list[_Scene], grid: TileGrid, col: int, row: int) -> dict
     return None
 
 
-def _open_scenes(paths: list[str], grid: TileGrid) -> list[_Scene]:
+def _open_scenes(stack: ExitStack, paths: list[str], grid: TileGrid) -> list[_Scene]:
+    """Open each readable scene on the grid (closed with ``stack``); unreadable ones are skipped."""
+    from landshift.imagery import open_on_grid, scene_stats
+
     scenes = []
     for path in sorted(paths):
         try:
-            scenes.append(_Scene(path, grid))
+            stats = scene_stats(path, grid)
+            src = stack.enter_context(open_on_grid(path, grid))
         except Exception as exc:  # a scene that cannot be read leaves its chips out, not the product
             log.warning("report: cannot read %s for chips: %s", path, exc)
+            continue
+        scenes.append(_Scene(src, [(stats[2 * b], stats[2 * b + 1]) for b in range(4)]))
     return scenes
 
 
@@ -252,11 +252,8 @@ def write_report(
     if sources is not None and len(reported):
         captions = (sources.before_caption, sources.after_caption)
         for side, paths in (("before", sources.before_scenes), ("after", sources.after_scenes)):
-            scenes = _open_scenes(paths, grid)
-            try:
+            with ExitStack() as stack:
+                scenes = _open_scenes(stack, paths, grid)
                 for row in reported.itertuples(index=False):
                     chips.setdefault(row.tile_id, {})[side] = read_chips(scenes, grid, int(row.col), int(row.row))
-            finally:
-                for scene in scenes:
-                    scene.close()
     Path(path).write_text(render_report(summary, legend, changes, entries, maps, chips, captions))

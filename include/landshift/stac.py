@@ -18,10 +18,14 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from landshift.lake import Lake, LocalLake, read_json, write_json
 from landshift.legend import rgba_to_hex
 from landshift.symbology import ClassEntry
+
+if TYPE_CHECKING:
+    from landshift.publish import RasterLayout
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +104,13 @@ def stac_classes(entries: list[ClassEntry], nodata: int) -> list[dict]:
 
 
 def _raster_asset(
-    href: str, title: str, description: str, layout, data_type: str, nodata: int, classes: list[dict] | None
+    href: str,
+    title: str,
+    description: str,
+    layout: RasterLayout,
+    data_type: str,
+    nodata: int,
+    classes: list[dict] | None,
 ) -> dict:
     asset = {
         "href": href,
@@ -123,7 +133,7 @@ def _raster_asset(
 
 def stac_item(
     summary: dict,
-    layout,
+    layout: RasterLayout,
     landuse_entries: list[ClassEntry],
     change_entries: list[ClassEntry],
     context: StacContext,
@@ -354,12 +364,8 @@ def update_catalog(lake: Lake, product_uri: str) -> dict:
     catalog_uri = f"{published_uri}/catalog.json"
     catalog = lake_catalog(regions, href_of(catalog_uri))
     _write_readable(lake, catalog_uri, catalog)
-    log.info(
-        "STAC: %s now holds %d item(s); catalog lists %d region(s)",
-        collection_uri,
-        len(collection["links"]) - 3,
-        len(regions),
-    )
+    items = sum(link["rel"] == "item" for link in collection["links"])
+    log.info("STAC: %s now holds %d item(s); catalog lists %d region(s)", collection_uri, items, len(regions))
     return {"collection": collection, "catalog": catalog}
 
 
