@@ -276,7 +276,7 @@ def chip_sources(request: RunRequest, scenes: list[str]) -> ChipSources:
 
 
 def publish(request: RunRequest, rule: ChangeRule, model_version: str, scenes: list[str]) -> dict:
-    """Build the six product files and move them into ``published/<region>/<vintage>/``."""
+    """Build the product files and move them into ``published/<region>/<vintage>/``; refresh the STAC catalog."""
     from landshift.publish import publish_product
 
     lake = request.lake
