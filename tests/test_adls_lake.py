@@ -24,6 +24,7 @@ from conftest import NAIP_2020, REPO_ROOT, SHARED_DATA
 from landshift.adls import AdlsLake, AdlsSettings, gdal_env, gdal_options, spark_conf
 from landshift.errors import InputError, NotFoundError
 from landshift.lake import open_lake, publish_dir, read_table, write_table
+from landshift.publish import PRODUCT_FILES
 
 pytestmark = [pytest.mark.integration, pytest.mark.data]
 PAGE_SIZE = 7  # small pages, so listings go through continuation tokens
@@ -317,7 +318,7 @@ def test_the_demo_pipeline_publishes_the_same_product_on_adls_as_on_a_local_lake
         env={
             **os.environ,
             **key_settings(double).to_env(),
-            "PYTHONPATH": str(REPO_ROOT / "tests"),
+            "PYTHONPATH": os.pathsep.join(str(REPO_ROOT / d) for d in ("include", "tests")),
         },
         capture_output=True,
         text=True,
@@ -328,5 +329,9 @@ def test_the_demo_pipeline_publishes_the_same_product_on_adls_as_on_a_local_lake
     local, remote = digests[str(tmp_path / "local-lake")], digests[adls_root]
     assert local["landuse.tif"] == remote["landuse.tif"]
     assert local["change.tif"] == remote["change.tif"]
-    assert set(remote) == {"landuse.tif", "change.tif", "landuse.png", "change.png", "summary.json", "item.json"}
+    assert set(remote) == set(PRODUCT_FILES)
+    # sidecars, confidence and the report (its chips read through /vsiadls/) match too; summary and
+    # item name their own lake, so they differ
+    for name in ("confidence.tif", "landuse.tif.aux.xml", "change.tif.aux.xml", "change.qml", "report.html"):
+        assert local[name] == remote[name], name
     assert any(r.startswith("GET") and "raw/imagery" in r for r in control(double, "requests"))

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO_ROOT, SHARED_DATA
+from landshift.publish import PRODUCT_FILES
 
 pytestmark = [pytest.mark.slow, pytest.mark.data]
 AIRFLOW = str(Path(sys.executable).parent / "airflow")
@@ -84,7 +85,7 @@ def test_training_then_region_dag_publish_and_repeat_identically(airflow_env):
     assert "Published" in output
     product = lake / "published" / "nd-pothole" / "2020"
     first = digests(product)
-    assert set(first) == {"landuse.tif", "change.tif", "landuse.png", "change.png", "summary.json", "item.json"}
+    assert set(first) == set(PRODUCT_FILES)
     summary = json.loads((product / "summary.json").read_text())
     assert summary["model"]["version"] == "1"
     assert summary["change"]["transition_matrix"]["82"]["11"] > 0

@@ -4,6 +4,9 @@ import pandas as pd
 import pytest
 
 from landshift.change import (
+    CHANGE_NO_PRIOR,
+    CHANGE_STABLE,
+    CHANGE_UNCERTAIN,
     STATUS_CHANGE,
     STATUS_NO_PRIOR,
     STATUS_STABLE,
@@ -12,6 +15,8 @@ from landshift.change import (
     change_code,
     change_summary,
     compare,
+    is_transition,
+    split_transition,
 )
 from landshift.errors import InputError
 
@@ -33,10 +38,15 @@ PRIORS = pd.DataFrame(
 )
 
 
-def test_change_code_is_from_times_100_plus_to():
+def test_change_code_is_from_times_100_plus_to_and_never_a_status_value():
     assert change_code(82, 11) == 8211
     assert change_code(11, 82) == 1182
-    assert change_code(71, 71) == 0
+    assert split_transition(8211) == (82, 11)
+    assert not any(is_transition(v) for v in (0, CHANGE_STABLE, CHANGE_UNCERTAIN, CHANGE_NO_PRIOR))
+    with pytest.raises(InputError, match="to itself"):
+        change_code(71, 71)
+    with pytest.raises(InputError, match="not a from-to"):
+        split_transition(CHANGE_STABLE)
 
 
 def test_rule_separates_reported_change_from_uncertain_change():
@@ -48,7 +58,8 @@ def test_rule_separates_reported_change_from_uncertain_change():
     assert changes.loc["E2_N0", "status"] == STATUS_STABLE
     assert changes.loc["E3_N0", "status"] == STATUS_UNCERTAIN  # prior cell too mixed
     assert changes.loc["E4_N0", "status"] == STATUS_NO_PRIOR
-    assert changes["change_code"].tolist() == [8211, 0, 0, 0, 0]
+    # each status has its own value: 0 is left for "no tile"
+    assert changes["change_code"].tolist() == [8211, CHANGE_UNCERTAIN, CHANGE_STABLE, CHANGE_UNCERTAIN, CHANGE_NO_PRIOR]
 
 
 def test_summary_counts_transitions_and_area():
@@ -56,6 +67,8 @@ def test_summary_counts_transitions_and_area():
     summary = change_summary(compare(PREDICTIONS, PRIORS, rule), [11, 71, 82], 224.0, rule)
     assert summary["tiles_compared"] == 4
     assert summary["tiles_changed"] == 3
+    assert summary["tiles_stable"] == 1
+    assert summary["tiles_uncertain"] == 0
     assert summary["tiles_without_prior"] == 1
     assert summary["transition_matrix"]["82"] == {"11": 2, "71": 0, "82": 1}
     assert summary["reported_transition_matrix"]["71"]["11"] == 1

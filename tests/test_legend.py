@@ -34,3 +34,16 @@ def test_unknown_class_and_bad_codes_are_errors():
         DEFAULT_LEGEND.map_codes(np.array([300]))
     with pytest.raises(InputError):
         Legend.from_dict({"name": "x"})
+
+
+def test_a_transition_colour_depends_on_its_two_classes_only():
+    import colorsys
+
+    from landshift.legend import hex_to_rgba, transition_rgba
+
+    gained_water = {source: transition_rgba(DEFAULT_LEGEND, source, 11) for source in (71, 82, 21)}
+    assert len(set(gained_water.values())) == 3  # three sources, three colours
+    water_hue = colorsys.rgb_to_hsv(*(v / 255 for v in hex_to_rgba("#466b9f")[:3]))[0]
+    for rgba in gained_water.values():  # all of them in water's hue
+        assert colorsys.rgb_to_hsv(*(v / 255 for v in rgba[:3]))[0] == pytest.approx(water_hue, abs=0.01)
+    assert transition_rgba(DEFAULT_LEGEND, 82, 11) != transition_rgba(DEFAULT_LEGEND, 11, 82)

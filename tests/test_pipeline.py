@@ -67,6 +67,37 @@ def test_region_run_publishes_the_2020_product(trained_lake, spark):
     assert predictions["tile_id"].is_unique
 
 
+def test_the_2020_product_is_ready_for_a_gis_analyst(trained_lake):
+    """Issue 15 on the demo product: class names through GDAL, QGIS styles, a small change raster whose
+    counts match summary.json, a STAC catalog that validates offline, chips for every reported change."""
+    import rasterio
+    from stac_validation import stac_errors
+
+    from landshift.stac import catalog_documents
+    from landshift.symbology import gdal_band_classes
+
+    lake, _ = trained_lake
+    product = Path(lake.root, "published", "nd-pothole", "2020")
+    assert gdal_band_classes(str(product / "landuse.tif")).category_names[11] == "Water"
+    change_names = gdal_band_classes(str(product / "change.tif")).rat_names()
+    assert change_names[1] == "Stable" and change_names[8211] == "Cultivated to Water"
+    assert all((product / f"{stem}.qml").is_file() for stem in ("landuse", "change", "confidence"))
+    assert (product / "change.tif").stat().st_size < 20_000
+    with rasterio.open(product / "change.tif") as src:
+        change = src.read(1)
+    pixels = json.loads((product / "summary.json").read_text())["change_raster"]["pixels"]
+    assert [pixels[k] for k in ("nodata", "stable", "uncertain", "no_prior")] == [
+        int((change == v).sum()) for v in (0, 1, 2, 3)
+    ]
+    assert pixels["reported"] == int((change >= 100).sum()) > 0
+    documents = catalog_documents(lake, lake.uri("published"))
+    assert sorted(d["type"] for d in documents.values()) == ["Catalog", "Collection", "Feature"]
+    assert {uri: stac_errors(d) for uri, d in documents.items()} == {uri: [] for uri in documents}
+    page = (product / "report.html").read_text()
+    assert page.count('<img src="data:image/jpeg') == 4 * pixels["reported"]
+    assert "no imagery" not in page
+
+
 def test_bad_requests_fail_before_any_output(trained_lake):
     lake, _ = trained_lake
     region = get_region("nd-pothole")

@@ -26,10 +26,38 @@ STATUS_STABLE = "stable"
 STATUS_UNCERTAIN = "uncertain_change"
 STATUS_NO_PRIOR = "no_prior"
 
+# Values of the change raster. Reported changes are ``from * 100 + to`` (1111..9999, both NLCD
+# class codes); every other tile gets a value of its own, so no value means two things.
+CHANGE_NODATA = 0  # no tile (outside the scored area, or skipped as nodata)
+CHANGE_STABLE = 1  # same class as the prior
+CHANGE_UNCERTAIN = 2  # differs from the prior, below the rule's thresholds
+CHANGE_NO_PRIOR = 3  # no prior label for the tile
+STATUS_CODES = {STATUS_STABLE: CHANGE_STABLE, STATUS_UNCERTAIN: CHANGE_UNCERTAIN, STATUS_NO_PRIOR: CHANGE_NO_PRIOR}
+SPECIAL_CHANGE_NAMES = {
+    CHANGE_NODATA: "No data",
+    CHANGE_STABLE: "Stable",
+    CHANGE_UNCERTAIN: "Uncertain change",
+    CHANGE_NO_PRIOR: "No prior label",
+}
+
 
 def change_code(from_class: int, to_class: int) -> int:
-    """Annual-NLCD-style from-to code: ``from * 100 + to`` (0 means no change)."""
-    return 0 if from_class == to_class else from_class * 100 + to_class
+    """Annual-NLCD-style from-to code of a reported change: ``from * 100 + to``."""
+    if from_class == to_class:
+        raise InputError(f"no transition from class {from_class} to itself")
+    return from_class * 100 + to_class
+
+
+def is_transition(code: int) -> bool:
+    """Whether a change-raster value is a reported from-to transition (not a status value)."""
+    return code >= 100
+
+
+def split_transition(code: int) -> tuple[int, int]:
+    """(from, to) classes of a transition code."""
+    if not is_transition(code):
+        raise InputError(f"change value {code} is not a from-to transition")
+    return divmod(int(code), 100)
 
 
 def compare(predictions: pd.DataFrame, priors: pd.DataFrame, rule: ChangeRule) -> pd.DataFrame:
@@ -67,7 +95,9 @@ def compare(predictions: pd.DataFrame, priors: pd.DataFrame, rule: ChangeRule) -
             "probability": merged["probability"].astype(float),
             "prior_agreement": merged["prior_agreement"].astype(float),
             "status": status,
-            "change_code": np.where(reported, from_class * 100 + to_class, 0).astype(np.int32),
+            "change_code": np.where(
+                reported, from_class * 100 + to_class, pd.Series(status).map(STATUS_CODES).fillna(0)
+            ).astype(np.int32),
         },
         columns=CHANGE_COLUMNS,
     )
@@ -97,6 +127,7 @@ def change_summary(changes: pd.DataFrame, codes: list[int], tile_size_m: float, 
     return {
         "rule": asdict(rule),
         "tiles_compared": int((changes["status"] != STATUS_NO_PRIOR).sum()),
+        "tiles_stable": int(by_status.get(STATUS_STABLE, 0)),
         "tiles_changed": int(by_status.get(STATUS_CHANGE, 0)),
         "tiles_uncertain": int(by_status.get(STATUS_UNCERTAIN, 0)),
         "tiles_without_prior": int(by_status.get(STATUS_NO_PRIOR, 0)),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import colorsys
 import json
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
@@ -116,6 +117,30 @@ class Legend:
         for land_class in self.classes:
             entries[land_class.code] = hex_to_rgba(land_class.color)
         return entries
+
+
+# (saturation, value) of a transition by the position of its *from* class in the legend: spread
+# far apart so two transitions into the same class (82->11, 71->11) tell apart at a glance.
+TRANSITION_SHADES = ((1.0, 0.45), (0.55, 0.95), (0.9, 0.7), (0.35, 0.55), (0.75, 1.0), (1.0, 0.6), (0.6, 0.8))
+
+
+def transition_rgba(legend: Legend, from_code: int, to_code: int) -> tuple[int, int, int, int]:
+    """The colour of a from-to transition, fixed by its two classes alone.
+
+    The hue is the *to* class's (what the ground became: gained water is blue); saturation and
+    brightness come from the *from* class. No other transition, product or order of appearance
+    changes it.
+    """
+    red, green, blue, _ = hex_to_rgba(legend.by_code(to_code).color)
+    hue, _, _ = colorsys.rgb_to_hsv(red / 255.0, green / 255.0, blue / 255.0)
+    saturation, value = TRANSITION_SHADES[legend.index_of(from_code) % len(TRANSITION_SHADES)]
+    r, g, b = colorsys.hsv_to_rgb(hue, saturation, value)
+    return round(r * 255), round(g * 255), round(b * 255), 255
+
+
+def rgba_to_hex(rgba: tuple[int, ...]) -> str:
+    """(r, g, b[, a]) to '#rrggbb'."""
+    return "#{:02x}{:02x}{:02x}".format(*rgba[:3])
 
 
 def hex_to_rgba(color: str) -> tuple[int, int, int, int]:

@@ -11,16 +11,51 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from landshift.change import (
+    CHANGE_NO_PRIOR,
+    CHANGE_NODATA,
+    CHANGE_STABLE,
+    CHANGE_UNCERTAIN,
+    SPECIAL_CHANGE_NAMES,
+    is_transition,
+    split_transition,
+)
 from landshift.grid import TileGrid, extent_of
 from landshift.lake import Lake, publish_dir
-from landshift.legend import Legend
+from landshift.legend import NODATA_CODE, Legend, rgba_to_hex, transition_rgba
+from landshift.report_html import ChipSources, write_report
+from landshift.stac import StacContext, stac_item, update_catalog
+from landshift.symbology import ClassEntry, ramp_qml, write_sidecars
 
 log = logging.getLogger(__name__)
 
-CHANGE_NODATA = 65535
-PRODUCT_FILES = ("landuse.tif", "change.tif", "landuse.png", "change.png", "summary.json", "item.json")
-CLASSIFICATION_SCHEMA = "https://stac-extensions.github.io/classification/v2.0.0/schema.json"
-PROJECTION_SCHEMA = "https://stac-extensions.github.io/projection/v2.0.0/schema.json"
+CONFIDENCE_NODATA = 255
+PRODUCT_FILES = (
+    "landuse.tif",
+    "landuse.tif.aux.xml",
+    "landuse.qml",
+    "change.tif",
+    "change.tif.aux.xml",
+    "change.qml",
+    "confidence.tif",
+    "confidence.qml",
+    "landuse.png",
+    "change.png",
+    "summary.json",
+    "report.html",
+    "item.json",
+)
+CHANGE_CODING = (
+    "from*100+to for reported changes (NLCD codes, e.g. 8211 = Cultivated to Water); "
+    "1 = stable, 2 = uncertain change (below the rule's thresholds), 3 = no prior label, 0 = no tile"
+)
+# Status values of the change raster: greys and a pale violet, so transitions stand out.
+STATUS_COLORS = {
+    CHANGE_NODATA: (0, 0, 0, 0),
+    CHANGE_STABLE: (225, 225, 225, 255),
+    CHANGE_UNCERTAIN: (150, 150, 150, 255),
+    CHANGE_NO_PRIOR: (214, 196, 232, 255),
+}
 
 
 @dataclass(frozen=True)
@@ -39,6 +74,12 @@ class RasterLayout:
         return cls(grid, cols, rows)
 
     @property
+    def native_bounds(self) -> tuple[float, float, float, float]:
+        """(left, bottom, right, top) in the grid CRS."""
+        size = self.grid.tile_size_m
+        return (self.cols.start * size, self.rows.start * size, self.cols.stop * size, self.rows.stop * size)
+
+    @property
     def shape(self) -> tuple[int, int]:
         """(height, width) in pixels."""
         return len(self.rows), len(self.cols)
@@ -52,8 +93,14 @@ class RasterLayout:
         return array
 
 
-def write_cog(path: str, array: np.ndarray, layout: RasterLayout, colormap: dict, tags: dict, nodata: int = 0) -> None:
-    """Write a single-band class raster as a validated Cloud-Optimized GeoTIFF with a palette."""
+def write_cog(
+    path: str, array: np.ndarray, layout: RasterLayout, colormap: dict | None, tags: dict, nodata: int = 0
+) -> None:
+    """Write a single-band raster as a validated Cloud-Optimized GeoTIFF (with a palette if given).
+
+    16-bit rasters get no palette: GeoTIFF stores all 65,536 entries of one (393 KB); their
+    colours live in the PAM and QGIS sidecars instead.
+    """
     from rasterio.enums import ColorInterp
     from rasterio.io import MemoryFile
     from rio_cogeo.cogeo import cog_translate, cog_validate
@@ -74,8 +121,11 @@ def write_cog(path: str, array: np.ndarray, layout: RasterLayout, colormap: dict
     with MemoryFile() as memfile:
         with memfile.open(**profile) as dst:
             dst.write(array, 1)
-            dst.write_colormap(1, colormap)
-            dst.colorinterp = [ColorInterp.palette]
+            if colormap is not None:
+                dst.write_colormap(1, colormap)
+                dst.colorinterp = [ColorInterp.palette]
+            else:
+                dst.colorinterp = [ColorInterp.gray]
             dst.update_tags(**{k: str(v) for k, v in tags.items()})
         with memfile.open() as src:
             cog_translate(
@@ -92,16 +142,42 @@ def write_cog(path: str, array: np.ndarray, layout: RasterLayout, colormap: dict
         raise RuntimeError(f"{path} is not a valid COG: {errors}")
 
 
-def change_colormap(codes: list[int]) -> dict[int, tuple[int, int, int, int]]:
-    """Palette for from-to codes: stable tiles light grey, each transition its own colour."""
-    from matplotlib import colormaps
-
-    palette = colormaps["tab10"]
-    entries = {CHANGE_NODATA: (0, 0, 0, 0), 0: (225, 225, 225, 255)}
-    for index, code in enumerate(c for c in codes if c):
-        red, green, blue, _ = palette(index % 10)
-        entries[code] = (round(red * 255), round(green * 255), round(blue * 255), 255)
+def change_entries(legend: Legend, transitions: list[int], counts: dict[int, int]) -> list[ClassEntry]:
+    """Names and colours of the change raster's values: the four status values, then transitions."""
+    entries = [
+        ClassEntry(value, name, STATUS_COLORS[value], counts.get(value, 0))
+        for value, name in sorted(SPECIAL_CHANGE_NAMES.items())
+    ]
+    for code in sorted(transitions):
+        source, target = split_transition(code)
+        name = f"{legend.by_code(source).name} to {legend.by_code(target).name}"
+        entries.append(ClassEntry(code, name, transition_rgba(legend, source, target), counts.get(code, 0)))
     return entries
+
+
+def landuse_entries(legend: Legend, counts: dict[int, int]) -> list[ClassEntry]:
+    """Names and colours of the land-use raster's values (0 = no data)."""
+    palette = legend.colormap()
+    return [ClassEntry(NODATA_CODE, "No data", palette[NODATA_CODE], counts.get(NODATA_CODE, 0))] + [
+        ClassEntry(c.code, c.name, palette[c.code], counts.get(c.code, 0)) for c in legend.classes
+    ]
+
+
+def value_counts(array: np.ndarray) -> dict[int, int]:
+    """``{value: pixels}`` of an integer array."""
+    values, counts = np.unique(array, return_counts=True)
+    return {int(v): int(n) for v, n in zip(values, counts, strict=True)}
+
+
+def change_pixel_counts(counts: dict[int, int]) -> dict[str, int]:
+    """Pixels of the change raster per kind of value, as summary.json reports them."""
+    return {
+        "nodata": counts.get(CHANGE_NODATA, 0),
+        "stable": counts.get(CHANGE_STABLE, 0),
+        "uncertain": counts.get(CHANGE_UNCERTAIN, 0),
+        "no_prior": counts.get(CHANGE_NO_PRIOR, 0),
+        "reported": sum(n for v, n in counts.items() if is_transition(v)),
+    }
 
 
 def write_quicklook(path: str, array: np.ndarray, colormap: dict, labels: dict[int, str], title: str) -> None:
@@ -130,86 +206,22 @@ def write_quicklook(path: str, array: np.ndarray, colormap: dict, labels: dict[i
     plt.close(figure)
 
 
-def stac_item(summary: dict, legend: Legend, layout: RasterLayout, change_codes: list[int]) -> dict:
-    """A STAC Item describing both rasters with the classification and projection extensions."""
-    import pystac
-    from rasterio.warp import transform_bounds
-
-    from landshift.imagery import parse_crs
-
-    size = layout.grid.tile_size_m
-    native = (
-        layout.cols.start * size,
-        layout.rows.start * size,
-        layout.cols.stop * size,
-        layout.rows.stop * size,
+def write_confidence(path: str, predictions: pd.DataFrame, layout: RasterLayout, tags: dict) -> np.ndarray:
+    """The winning class's probability per tile as uint8 percent (255 = no tile), with a QGIS style."""
+    percent = np.clip(np.rint(predictions["probability"].to_numpy(dtype=float) * 100.0), 0, 100)
+    confidence = layout.rasterize(predictions.assign(_percent=percent), "_percent", "uint8", fill=CONFIDENCE_NODATA)
+    write_cog(
+        path,
+        confidence,
+        layout,
+        None,
+        {**tags, "LANDSHIFT_CONFIDENCE": "winning class probability, percent"},
+        nodata=CONFIDENCE_NODATA,
     )
-    west, south, east, north = transform_bounds(parse_crs(layout.grid.crs), "EPSG:4326", *native)
-    vintage = str(summary["vintage"])
-    item = pystac.Item(
-        id=f"landshift-{summary['region']}-{vintage}",
-        geometry={
-            "type": "Polygon",
-            "coordinates": [[[west, south], [east, south], [east, north], [west, north], [west, south]]],
-        },
-        bbox=[west, south, east, north],
-        datetime=None,
-        properties={
-            "start_datetime": f"{vintage[:4]}-01-01T00:00:00Z",
-            "end_datetime": f"{vintage[:4]}-12-31T23:59:59Z",
-            "landshift:model_version": summary["model"]["version"],
-            "landshift:region": summary["region"],
-            "proj:code": layout.grid.crs,
-            "proj:shape": list(layout.shape),
-            "proj:transform": list(layout.grid.raster_transform(layout.cols, layout.rows))[:6],
-        },
-        stac_extensions=[CLASSIFICATION_SCHEMA, PROJECTION_SCHEMA],
+    Path(path).with_suffix(".qml").write_text(
+        ramp_qml([(0, "#d7191c", "0 %"), (50, "#ffffbf", "50 %"), (100, "#1a9641", "100 %")], 0, 100)
     )
-    landuse_classes = [
-        {
-            "value": c.code,
-            "name": c.name.lower(),
-            "description": c.name,
-            "color_hint": c.color.lstrip("#").upper(),
-        }
-        for c in legend.classes
-    ]
-    change_classes = [
-        {
-            "value": code,
-            "name": f"{legend.by_code(code // 100).name}-to-{legend.by_code(code % 100).name}".lower(),
-            "description": f"{legend.by_code(code // 100).name} to {legend.by_code(code % 100).name}",
-        }
-        for code in change_codes
-        if code
-    ]
-    item.add_asset(
-        "landuse",
-        pystac.Asset(
-            href="./landuse.tif",
-            media_type=pystac.MediaType.COG,
-            roles=["data"],
-            title="Land use class per tile",
-            extra_fields={"classification:classes": landuse_classes},
-        ),
-    )
-    item.add_asset(
-        "change",
-        pystac.Asset(
-            href="./change.tif",
-            media_type=pystac.MediaType.COG,
-            roles=["data"],
-            title="Change from prior (from * 100 + to, 0 = no change)",
-            extra_fields={"classification:classes": change_classes},
-        ),
-    )
-    for key in ("landuse.png", "change.png"):
-        item.add_asset(
-            key.replace(".", "_"),
-            pystac.Asset(href=f"./{key}", media_type=pystac.MediaType.PNG, roles=["overview"]),
-        )
-    item.add_asset("summary", pystac.Asset(href="./summary.json", media_type=pystac.MediaType.JSON, roles=["metadata"]))
-    return item.to_dict(include_self_link=False)
+    return confidence
 
 
 def build_product(
@@ -219,8 +231,10 @@ def build_product(
     legend: Legend,
     grid: TileGrid,
     summary: dict,
+    stac: StacContext | None = None,
+    chips: ChipSources | None = None,
 ) -> dict:
-    """Write the six product files into ``out_dir``; returns the summary as written."""
+    """Write the product files into ``out_dir``; returns the summary as written."""
     layout = RasterLayout.covering(grid, predictions)
     tags = {
         "LANDSHIFT_REGION": summary["region"],
@@ -229,18 +243,22 @@ def build_product(
         "LANDSHIFT_LEGEND": json.dumps(legend.to_dict(), sort_keys=True),
     }
     landuse = layout.rasterize(predictions, "class_code", "uint8")
-    write_cog(str(Path(out_dir, "landuse.tif")), landuse, layout, legend.colormap(), tags)
-    codes = sorted(int(c) for c in changes["change_code"].unique() if c)
+    landuse_path = str(Path(out_dir, "landuse.tif"))
+    write_cog(landuse_path, landuse, layout, legend.colormap(), tags)
+    land_entries = landuse_entries(legend, value_counts(landuse))
+    write_sidecars(landuse_path, land_entries, NODATA_CODE)
+
     change = layout.rasterize(changes, "change_code", "uint16", fill=CHANGE_NODATA)
-    change_palette = change_colormap(codes)
+    change_counts = value_counts(change)
+    transitions = sorted(v for v in change_counts if is_transition(v))
+    entries = change_entries(legend, transitions, change_counts)
+    change_path = str(Path(out_dir, "change.tif"))
     write_cog(
-        str(Path(out_dir, "change.tif")),
-        change,
-        layout,
-        change_palette,
-        {**tags, "LANDSHIFT_CHANGE_CODING": "from*100+to, 0 = no change"},
-        nodata=CHANGE_NODATA,
+        change_path, change, layout, None, {**tags, "LANDSHIFT_CHANGE_CODING": CHANGE_CODING}, nodata=CHANGE_NODATA
     )
+    write_sidecars(change_path, entries, CHANGE_NODATA)
+    confidence = write_confidence(str(Path(out_dir, "confidence.tif")), predictions, layout, tags)
+
     present = sorted(int(c) for c in np.unique(landuse) if c)
     title = f"{summary['region']} {summary['vintage']}"
     write_quicklook(
@@ -250,11 +268,12 @@ def build_product(
         {c: legend.by_code(c).name for c in present},
         f"Land use {title}",
     )
+    change_palette = {e.value: e.rgba for e in entries}
     write_quicklook(
         str(Path(out_dir, "change.png")),
         change,
         change_palette,
-        {0: "No change", **{c: f"{legend.by_code(c // 100).name} to {legend.by_code(c % 100).name}" for c in codes}},
+        {e.value: e.name for e in entries if e.value != CHANGE_NODATA and e.count},
         f"Change {title} vs {summary['prior']['source']}",
     )
     summary = {
@@ -267,19 +286,39 @@ def build_product(
             "height": layout.shape[0],
             "transform": list(grid.raster_transform(layout.cols, layout.rows))[:6],
         },
+        "change_raster": {
+            "coding": CHANGE_CODING,
+            "values": {str(e.value): e.name for e in entries},
+            "colors": {str(e.value): rgba_to_hex(e.rgba) for e in entries},
+            "pixels": change_pixel_counts(change_counts),
+        },
+        "confidence_raster": {
+            "coding": "winning class probability in percent (0-100), 255 = no tile",
+            "tiles": int((confidence != CONFIDENCE_NODATA).sum()),
+            "mean_percent": round(float(confidence[confidence != CONFIDENCE_NODATA].mean()), 3)
+            if (confidence != CONFIDENCE_NODATA).any()
+            else None,
+        },
     }
     Path(out_dir, "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
-    item = stac_item(summary, legend, layout, codes)
+    write_report(str(Path(out_dir, "report.html")), out_dir, summary, legend, changes, entries, grid, chips)
+    item = stac_item(summary, layout, land_entries, entries, stac or StacContext())
     Path(out_dir, "item.json").write_text(json.dumps(item, indent=2, sort_keys=True) + "\n")
     return summary
 
 
-def publish_product(lake: Lake, dest_uri: str, **product) -> dict:
-    """Build the product in a private directory and move it to ``dest_uri`` in one step."""
+def publish_product(lake: Lake, dest_uri: str, chips: ChipSources | None = None, **product) -> dict:
+    """Build the product privately, move it to ``dest_uri`` in one step, then refresh the catalog.
+
+    The STAC item travels inside the product; the region's collection and the lake's catalog are
+    rebuilt from the published items and replaced file by file (each write atomic).
+    """
+    context = StacContext.for_product(lake, dest_uri)
     with tempfile.TemporaryDirectory(prefix="landshift-product-") as tmp:
-        summary = build_product(tmp, **product)
+        summary = build_product(tmp, stac=context, chips=chips, **product)
         missing = [name for name in PRODUCT_FILES if not Path(tmp, name).is_file()]
         if missing:
             raise RuntimeError(f"product incomplete, not published: missing {missing}")
         publish_dir(lake, tmp, dest_uri)
+    update_catalog(lake, dest_uri)
     return summary

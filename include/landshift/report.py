@@ -33,11 +33,14 @@ def product_report(lake_root: str, region_id: str, vintage: str) -> str:
             for code, tiles in summary["class_tiles"].items()
         ),
         f"  change vs prior: {change['tiles_changed']} tiles changed ({change['changed_area_km2']:.2f} km²), "
-        f"{change['tiles_uncertain']} uncertain, {change['tiles_compared']} compared",
+        f"{change['tiles_uncertain']} uncertain, {change.get('tiles_stable', '?')} stable, "
+        f"{change['tiles_without_prior']} without prior label, {change['tiles_compared']} compared",
     ]
     for code, area in sorted(change["changed_area_km2_by_transition"].items(), key=lambda kv: -kv[1]):
         source, target = divmod(int(code), 100)
         lines.append(f"    {legend.by_code(source).name} -> {legend.by_code(target).name}: {area:.2f} km²")
+    if lake.exists(f"{published}/report.html"):
+        lines.append(f"  change report with before/after chips: {published}/report.html")
     return "\n".join(lines)
 
 

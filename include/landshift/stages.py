@@ -7,6 +7,7 @@ call them directly. Every stage overwrites only its own run's paths, so a retry 
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -17,6 +18,9 @@ from landshift.legend import DEFAULT_LEGEND
 from landshift.planning import DEFAULT_TILES_PER_TASK
 from landshift.regions import RunLayout
 from landshift.requests import RunRequest
+
+if TYPE_CHECKING:
+    from landshift.report_html import ChipSources
 
 log = logging.getLogger(__name__)
 
@@ -188,8 +192,36 @@ def change_since_previous(request: RunRequest, scored: pd.DataFrame, rule: Chang
     }
 
 
+def chip_sources(request: RunRequest, scenes: list[str]) -> ChipSources:
+    """Imagery for the report's chips: this vintage after; before, the prior labels' year (what the
+    change is measured against), else the previous published vintage, else none."""
+    from landshift.report_html import ChipSources
+
+    lake = request.lake
+    before: list[str] = []
+    caption = "no earlier imagery in the lake"
+    prior_year = str(request.region.prior_labels.year)
+    candidates = [(prior_year, f"{prior_year} imagery (the year of the prior labels)")]
+    previous = previous_vintage(request)
+    if previous is not None:
+        candidates.append((previous, f"{previous} imagery (the previous published vintage)"))
+    for vintage, label in candidates:
+        if vintage == request.vintage:
+            continue
+        found = find_imagery(RunRequest(request.lake_root, request.region, vintage))
+        if found:
+            before, caption = [lake.gdal_path(s) for s in found], label
+            break
+    return ChipSources(
+        after_scenes=[lake.gdal_path(s) for s in scenes],
+        after_caption=f"{request.vintage} imagery (this vintage)",
+        before_scenes=before,
+        before_caption=caption,
+    )
+
+
 def publish(request: RunRequest, rule: ChangeRule, model_version: str, scenes: list[str]) -> dict:
-    """Build the six product files and move them into ``published/<region>/<vintage>/``."""
+    """Build the product files and move them into ``published/<region>/<vintage>/``; refresh the STAC catalog."""
     from landshift.publish import publish_product
 
     lake = request.lake
@@ -230,6 +262,7 @@ def publish(request: RunRequest, rule: ChangeRule, model_version: str, scenes: l
         legend=DEFAULT_LEGEND,
         grid=request.grid,
         summary=summary,
+        chips=chip_sources(request, scenes),
     )
     return {
         "published_uri": request.layout.published,

@@ -14,6 +14,7 @@ from urllib.parse import unquote
 
 import pytest
 
+from landshift import publish
 from landshift.pipeline import REGION_RUN
 
 from .conftest import SCREENSHOTS, TIMINGS, Timer
@@ -21,7 +22,7 @@ from .helpers import AirflowApi, AirflowStandalone, Browser, chromium_binary, sh
 
 MANUAL_DAG = "landshift_manual_region"
 REGION_DAG = "landshift_region_nd-pothole"
-PRODUCT_FILES = {"landuse.tif", "change.tif", "landuse.png", "change.png", "summary.json", "item.json"}
+PRODUCT_FILES = set(publish.PRODUCT_FILES)
 NEW_REGION = {
     "region_id": "pothole-copy",
     "vintage": "2020",
@@ -59,7 +60,7 @@ def product_dir(lake: Path, region_id: str, vintage: int | str) -> Path:
 
 
 def assert_published(lake: Path, region_id: str, vintage: int | str) -> dict:
-    """The six product files exist; return summary.json."""
+    """The product files exist; return summary.json."""
     folder = product_dir(lake, region_id, vintage)
     assert folder.is_dir(), f"nothing published at {folder}"
     assert {p.name for p in folder.iterdir()} == PRODUCT_FILES, sorted(p.name for p in folder.iterdir())
