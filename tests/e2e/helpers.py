@@ -196,7 +196,7 @@ def airflow_env(home: Path, lake: Path, port: int) -> dict[str, str]:
             "LANDSHIFT_LAKE_ROOT": str(lake),
             "LANDSHIFT_SHARED_DATA": str(SHARED_DATA),
             "PATH": f"{VENV_BIN}:{os.environ.get('PATH', '/usr/bin:/bin')}",
-            "PYTHONPATH": str(REPO_ROOT / "plugins"),
+            "PYTHONPATH": f"{REPO_ROOT / 'plugins'}:{REPO_ROOT / 'include'}",
             "PYTHONUNBUFFERED": "1",
             "SPARK_LOCAL_IP": "127.0.0.1",
             "TF_CPP_MIN_LOG_LEVEL": "2",
