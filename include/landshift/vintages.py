@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 FINGERPRINT_SCHEMA = 1
 # Where summary.json records the fingerprint of the inputs a product was made from.
 FINGERPRINT_KEY = ("inputs", "fingerprint")
-VINTAGE_PATTERN = re.compile(r"^\d{4}(?:\d{4})?$")
+VINTAGE_PATTERN = re.compile(r"\d{4}(?:\d{4})?")
 REASON_MISSING = "missing"
 REASON_UNRECORDED = "no fingerprint recorded"
 REASON_UNREADABLE = "summary unreadable"
@@ -47,7 +47,7 @@ REASON_MODEL = "model changed"
 
 def is_vintage(name: str) -> bool:
     """Whether a folder name is a vintage: a year ``YYYY`` or a real date ``YYYYMMDD``."""
-    if not VINTAGE_PATTERN.match(name):
+    if not VINTAGE_PATTERN.fullmatch(name):
         return False
     if len(name) == 8:
         try:
