@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -30,10 +31,13 @@ from landshift.vintages import (
     imagery_manifests,
     is_vintage,
     pending_vintages,
+    plan_reconcile,
     product_fingerprint,
     recorded_fingerprint,
     scene_manifest,
+    vintage_date,
     vintage_statuses,
+    vintages_in_window,
 )
 
 NAIP = SHARED_DATA / "naip-nd"
@@ -334,3 +338,31 @@ def test_adls_pending_vintages(adls_lake, tmp_path):
         "20190904": (REASON_MODEL,),
         "2020": (REASON_MODEL,),
     }
+
+
+def test_plan_reconcile_names_the_model_and_the_pending_vintages(published: LocalLake):
+    plan = plan_reconcile(published, REGION)
+    assert (plan.model_version, plan.pending) == ("1", [])
+    assert plan.message.endswith("are current (model landshift-mobilenetv2 version 1); nothing to publish")
+    published.delete(published.uri("published", "nd-pothole", "2020"))
+    set_alias(published, MODEL, "production", register_model(published, 2))
+    plan = plan_reconcile(published, dataclasses.replace(REGION, republish_on_model_change=False))
+    assert (plan.model_version, plan.pending) == ("2", ["2020"])
+    assert plan.message == (
+        "Region nd-pothole: 1 of 4 vintages with imagery to publish with model landshift-mobilenetv2 version 2: "
+        "2020 (missing)"
+    )
+
+
+def test_a_backfill_window_maps_to_the_vintages_dated_in_it(lake: LocalLake):
+    def window(start: str, end: str) -> list[str]:
+        return vintages_in_window(lake, REGION, datetime.fromisoformat(start), datetime.fromisoformat(end))
+
+    assert window("2009-01-01T00:00:00+00:00", "2010-01-01T00:00:00+00:00") == ["2009"]
+    assert window("2013-01-01T00:00:00+00:00", "2021-01-01T00:00:00+00:00") == ["2016", "20190904", "2020"]
+    assert window("2019-09-04", "2019-09-05") == ["20190904"]
+    assert window("2019-01-01", "2019-09-04") == []
+    assert window("2019-09-04T01:00:00+02:00", "2019-09-05T00:00:00+00:00") == ["20190904"]  # 23:00 UTC the day before
+    assert vintage_date("20190904") == datetime(2019, 9, 4) and vintage_date("2016") == datetime(2016, 1, 1)
+    with pytest.raises(InputError, match="vintage must be"):
+        vintage_date("2016-09")

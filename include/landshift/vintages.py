@@ -24,7 +24,7 @@ import json
 import logging
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from landshift.errors import InputError, NotFoundError
@@ -300,3 +300,46 @@ def describe(region: Region, statuses: list[VintageStatus], model_version: str) 
     return (
         f"Region {region.id}: {len(pending)} of {len(statuses)} vintages with imagery to publish with {model}: {listed}"
     )
+
+
+@dataclass(frozen=True)
+class ReconcilePlan:
+    """What a scheduled run of a region found: the model version now, every vintage's status, the log line."""
+
+    region_id: str
+    model_version: str
+    statuses: tuple[VintageStatus, ...]
+    message: str
+
+    @property
+    def pending(self) -> list[str]:
+        """The vintages to publish, in vintage order."""
+        return [s.vintage for s in self.statuses if s.pending]
+
+
+def plan_reconcile(lake: Lake, region: Region) -> ReconcilePlan:
+    """Compare the lake's imagery with the published products, for the model the region's alias names now."""
+    model_version = current_model_version(lake, region)
+    statuses = tuple(vintage_statuses(lake, region, model_version))
+    return ReconcilePlan(region.id, model_version, statuses, describe(region, list(statuses), model_version))
+
+
+def vintage_date(vintage: str) -> datetime:
+    """The day a vintage stands for: 1 January of ``YYYY``, or the date ``YYYYMMDD``."""
+    if not is_vintage(vintage):
+        raise InputError(f"vintage must be a year (YYYY) or a date (YYYYMMDD), got {vintage!r}")
+    return datetime.strptime(vintage, "%Y" if len(vintage) == 4 else "%Y%m%d")
+
+
+def vintages_in_window(lake: Lake, region: Region, start: datetime, end: datetime) -> list[str]:
+    """Vintages with imagery dated in ``[start, end)`` (aware datetimes, or naive ones in UTC), in vintage order.
+
+    How a backfill run maps to vintages: its window is its data interval (or its logical date up to
+    the next one), and it publishes the vintages dated inside it.
+    """
+    first, last = (_naive_utc(moment) for moment in (start, end))
+    return [v for v in imagery_manifests(lake, region) if first <= vintage_date(v) < last]
+
+
+def _naive_utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
