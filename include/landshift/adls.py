@@ -34,9 +34,12 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from landshift.errors import InputError, NotFoundError
+
+if TYPE_CHECKING:
+    from landshift.lake import FileInfo
 
 log = logging.getLogger(__name__)
 
@@ -500,3 +503,34 @@ class AdlsLake:
 
     def spark_path(self, uri: str) -> str:
         return uri
+
+    def file_info(self, uri: str) -> FileInfo:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        from landshift.lake import FileInfo
+
+        try:
+            properties = self._fs.get_file_client(self._path(uri)).get_file_properties()
+        except ResourceNotFoundError as exc:
+            raise NotFoundError(f"no file in the lake at {uri}") from exc
+        if (properties.metadata or {}).get("hdi_isfolder") == "true":
+            raise NotFoundError(f"{uri} is a directory, not a file")
+        return FileInfo(uri, int(properties.size), str(properties.etag).strip('"'))
+
+    def list_file_info(self, prefix_uri: str, suffix: str = "") -> list[FileInfo]:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        from landshift.lake import FileInfo
+
+        path = self._path(prefix_uri)
+        inside = f"{path}/" if path else ""
+        try:
+            entries = [e for e in self._fs.get_paths(path=path or None, recursive=True) if not e.is_directory]
+        except ResourceNotFoundError:
+            return []
+        infos = [
+            FileInfo(self._uri_of(e.name), int(e.content_length or 0), str(e.etag).strip('"'))
+            for e in entries
+            if e.name.startswith(inside) and e.name.endswith(suffix)
+        ]
+        return sorted(infos, key=lambda info: info.uri)

@@ -16,6 +16,7 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -76,6 +77,14 @@ class Lake(Protocol):
 
     def spark_path(self, uri: str) -> str:
         """A path Spark's readers and writers take for ``uri``."""
+        ...
+
+    def file_info(self, uri: str) -> FileInfo:
+        """Size and revision of the file at ``uri``; NotFoundError when missing."""
+        ...
+
+    def list_file_info(self, prefix_uri: str, suffix: str = "") -> list[FileInfo]:
+        """:meth:`file_info` of every file under ``prefix_uri`` (recursive, sorted by URI), from one listing."""
         ...
 
 
@@ -143,6 +152,15 @@ class LocalLake:
 
     def spark_path(self, uri: str) -> str:
         return uri
+
+    def file_info(self, uri: str) -> FileInfo:
+        path = Path(uri)
+        if not path.is_file():
+            raise NotFoundError(f"no file in the lake at {uri}")
+        return FileInfo.of_local(path)
+
+    def list_file_info(self, prefix_uri: str, suffix: str = "") -> list[FileInfo]:
+        return [FileInfo.of_local(Path(uri)) for uri in self.list_files(prefix_uri, suffix)]
 
 
 def open_lake(root: str) -> Lake:
@@ -230,3 +248,22 @@ def replace_dir(lake: Lake, staging_uri: str, dest_uri: str) -> None:
         raise
     if replaced:
         lake.delete(retired_uri)
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    """What identifies one version of a lake file without reading it.
+
+    ``revision`` changes whenever the file is rewritten, even with the same bytes: the ETag on
+    ADLS, the modification time in nanoseconds on a local lake.
+    """
+
+    uri: str
+    size: int
+    revision: str
+
+    @classmethod
+    def of_local(cls, path: Path) -> FileInfo:
+        """The info of a local file (size and ``st_mtime_ns``)."""
+        stat = path.stat()
+        return cls(str(path), stat.st_size, str(stat.st_mtime_ns))

@@ -43,6 +43,8 @@ class Region:
     schedule: str | None = "@yearly"
     start_year: int = 2009
     training_labels: tuple[LabelSource, ...] = field(default_factory=tuple)
+    # Scheduled runs republish vintages made with another model version than the alias's current one.
+    republish_on_model_change: bool = True
 
     def imagery_prefix(self, vintage: str) -> str:
         """Lake path of one vintage's imagery (``{vintage}`` filled in)."""
@@ -157,6 +159,8 @@ def region_from_dict(raw: dict[str, Any]) -> Region:
         raise InputError(f"region {region.id}: imagery path must contain {{vintage}}: {region.imagery!r}")
     if not region.tile_size_m > 0:
         raise InputError(f"region {region.id}: tile_size_m must be positive")
+    if not isinstance(region.republish_on_model_change, bool):
+        raise InputError(f"region {region.id}: republish_on_model_change must be true or false")
     return region
 
 

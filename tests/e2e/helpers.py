@@ -1,4 +1,4 @@
-"""Pieces of the e2e harness: a real `airflow standalone`, its REST API v2, and a headless Chromium.
+"""Pieces of the e2e harness: a real `airflow standalone`, its REST API v2, and headless Chromium (Selenium).
 
 Every process is started in a new session (its own process group); stopping kills each process
 group of that session, so nothing the harness started outlives it.
@@ -20,6 +20,19 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from selenium import webdriver
+from selenium.common.exceptions import (
+    JavascriptException,
+    NoSuchElementException,
+    StaleElementReferenceException,
+)
+from selenium.webdriver.chrome.options import Options as ChromeOptions
+from selenium.webdriver.chrome.service import Service as ChromeService
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.remote.webelement import WebElement
+from selenium.webdriver.support import expected_conditions as EC
+from selenium.webdriver.support.ui import WebDriverWait
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
@@ -183,7 +196,7 @@ def airflow_env(home: Path, lake: Path, port: int) -> dict[str, str]:
             "LANDSHIFT_LAKE_ROOT": str(lake),
             "LANDSHIFT_SHARED_DATA": str(SHARED_DATA),
             "PATH": f"{VENV_BIN}:{os.environ.get('PATH', '/usr/bin:/bin')}",
-            "PYTHONPATH": str(REPO_ROOT / "plugins"),
+            "PYTHONPATH": f"{REPO_ROOT / 'plugins'}:{REPO_ROOT / 'include'}",
             "PYTHONUNBUFFERED": "1",
             "SPARK_LOCAL_IP": "127.0.0.1",
             "TF_CPP_MIN_LOG_LEVEL": "2",
@@ -351,7 +364,7 @@ class AirflowApi:
         return self.get(f"dags/{dag_id}/dagRuns", params={"limit": 100, "order_by": "run_after"})["dag_runs"]
 
 
-# --- headless chromium over the DevTools protocol ---------------------------------------------
+# --- headless chromium through Selenium and chromedriver ---------------------------------------
 
 CHROMIUM_FLAGS = [
     "--headless",
@@ -363,10 +376,11 @@ CHROMIUM_FLAGS = [
     "--disable-component-update",
     "--disable-sync",
     "--disable-dev-shm-usage",
-    "--remote-debugging-address=127.0.0.1",
-    "--remote-debugging-port=0",
     "--window-size=1440,1200",
 ]
+CHROMEDRIVER_CANDIDATES = ("/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver")
+# What a poll may meet while the page re-renders or navigates: try again until the wait's deadline.
+TRANSIENT_PAGE_ERRORS = (NoSuchElementException, StaleElementReferenceException, JavascriptException)
 
 
 def chromium_binary() -> str | None:
@@ -377,99 +391,102 @@ def chromium_binary() -> str | None:
     return None
 
 
+def chromedriver_binary() -> str | None:
+    """Path of the Debian chromedriver (package chromium-driver), if installed."""
+    return next((c for c in CHROMEDRIVER_CANDIDATES if Path(c).is_file()), None)
+
+
 class Browser:
-    """A headless Chromium driven through the Chrome DevTools protocol (one page)."""
+    """A headless Chromium driven by Selenium through the Debian chromedriver.
 
-    def __init__(self, binary: str, profile_dir: Path, log_path: Path):
+    chromedriver starts in its own session (process group), and Chromium under it, so
+    :meth:`close` can stop every process the browser started. Every wait is a WebDriverWait
+    that polls through the errors a page meets while it navigates or re-renders, and
+    ``driver.get`` returns only once the new document has loaded.
+    """
+
+    def __init__(self, binary: str, driver_binary: str, profile_dir: Path, log_path: Path, timeout_s: float = 60):
         profile_dir.mkdir(parents=True, exist_ok=True)
-        self.process = ManagedProcess(
-            [binary, *CHROMIUM_FLAGS, f"--user-data-dir={profile_dir}", "about:blank"],
-            {**os.environ, "HOME": str(profile_dir)},
-            log_path,
+        options = ChromeOptions()
+        options.binary_location = binary
+        for flag in (*CHROMIUM_FLAGS, f"--user-data-dir={profile_dir}"):
+            options.add_argument(flag)
+        options.page_load_strategy = "normal"
+        service = ChromeService(
+            executable_path=driver_binary,
+            log_output=str(log_path),
+            env={**os.environ, "HOME": str(profile_dir)},
+            popen_kw={"start_new_session": True},
         )
-        active = profile_dir / "DevToolsActivePort"
-        port = wait_for(lambda: active.read_text().split("\n")[0].strip(), 60, 0.5, "chromium DevTools port")
-        self.devtools = f"http://127.0.0.1:{port}"
-        page = wait_for(
-            lambda: next(
-                t for t in requests.get(f"{self.devtools}/json/list", timeout=5).json() if t["type"] == "page"
-            ),
-            30,
-            0.5,
-            "a chromium page target",
+        self.service = service
+        self.timeout_s = timeout_s
+        self.driver = webdriver.Chrome(options=options, service=service)
+        self.driver.set_page_load_timeout(120)
+        self.sid = service.process.pid
+
+    def wait(self, condition, what: str, timeout_s: float | None = None, poll_s: float = 0.3):
+        """Poll ``condition(driver)`` until truthy (transient page errors retried); TimeoutException naming ``what``."""
+        waiter = WebDriverWait(
+            self.driver, timeout_s or self.timeout_s, poll_frequency=poll_s, ignored_exceptions=TRANSIENT_PAGE_ERRORS
         )
-        from websockets.sync.client import connect
-
-        self.socket = connect(page["webSocketDebuggerUrl"], max_size=None, open_timeout=30)
-        self._next_id = 0
-        self.call("Page.enable")
-        self.call("Runtime.enable")
-
-    def call(self, method: str, **params) -> dict:
-        """Send one CDP command and return its result (events in between are dropped)."""
-        self._next_id += 1
-        message_id = self._next_id
-        self.socket.send(json.dumps({"id": message_id, "method": method, "params": params}))
-        while True:
-            message = json.loads(self.socket.recv(timeout=120))
-            if message.get("id") == message_id:
-                if "error" in message:
-                    raise RuntimeError(f"CDP {method}: {message['error']}")
-                return message.get("result", {})
-
-    def evaluate(self, expression: str) -> Any:
-        """Evaluate JavaScript in the page (promises awaited) and return its value."""
-        result = self.call("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)
-        if "exceptionDetails" in result:
-            raise RuntimeError(f"JS error in {expression[:200]!r}: {result['exceptionDetails']}")
-        return result["result"].get("value")
+        return waiter.until(condition, message=f"waiting for {what} at {self.driver.current_url}")
 
     def navigate(self, url: str) -> None:
-        self.call("Page.navigate", url=url)
-        wait_for(lambda: self.evaluate("document.readyState") == "complete", 60, 0.5, f"load of {url}")
+        """Load ``url``; returns once its document is complete."""
+        self.driver.get(url)
+        self.wait(lambda d: d.execute_script("return document.readyState") == "complete", f"load of {url}")
 
     def url(self) -> str:
-        return self.evaluate("location.href")
+        return self.driver.current_url
 
     def text(self) -> str:
-        return self.evaluate("document.body ? document.body.innerText : ''") or ""
+        """The page's visible text."""
+        return self.driver.find_element(By.TAG_NAME, "body").text
 
-    def wait_text(self, needle: str, timeout_s: float = 60) -> None:
+    def wait_text(self, needle: str, timeout_s: float | None = None) -> None:
         """Wait until the page's visible text contains ``needle``."""
-        wait_for(lambda: needle in self.text(), timeout_s, 0.5, f"page text {needle!r} at {self.url()}")
+        self.wait(lambda d: needle in self.text(), f"page text {needle!r}", timeout_s)
 
-    def click(self, selector_js: str) -> None:
-        """Click the element a JS expression returns, by dispatching a real mouse click at its centre."""
-        box = self.evaluate(
-            f"(() => {{ const el = {selector_js}; if (!el) return null; el.scrollIntoView({{block: 'center'}});"
-            " const r = el.getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2]; })()"
-        )
-        if not box:
-            raise RuntimeError(f"nothing to click: {selector_js}")
-        for kind in ("mousePressed", "mouseReleased"):
-            self.call("Input.dispatchMouseEvent", type=kind, x=box[0], y=box[1], button="left", clickCount=1)
+    def element(self, css: str, timeout_s: float | None = None) -> WebElement:
+        """The first element matching ``css``, once it is present and visible."""
+        return self.wait(EC.visibility_of_element_located((By.CSS_SELECTOR, css)), f"element {css!r}", timeout_s)
 
-    def type_into(self, selector_js: str, text: str) -> None:
-        """Focus an input, select what it holds, and type ``text`` over it like a keyboard would."""
-        focused = self.evaluate(
-            f"(() => {{ const el = {selector_js}; if (!el) return false; el.scrollIntoView({{block: 'center'}});"
-            " el.focus(); if (el.select) el.select(); return document.activeElement === el; })()"
-        )
-        if not focused:
-            raise RuntimeError(f"cannot focus: {selector_js}")
-        self.call("Input.dispatchKeyEvent", type="rawKeyDown", key="a", code="KeyA", modifiers=2,
-                  windowsVirtualKeyCode=65)  # fmt: skip
-        self.call("Input.dispatchKeyEvent", type="keyUp", key="a", code="KeyA", modifiers=2, windowsVirtualKeyCode=65)
-        self.call("Input.insertText", text=text)
+    def click(self, css: str, timeout_s: float | None = None) -> None:
+        """Click the element matching ``css`` once it is visible and enabled (re-found if the page re-renders)."""
+
+        def clicked(driver) -> bool:
+            found = EC.element_to_be_clickable((By.CSS_SELECTOR, css))(driver)
+            if not found:
+                return False
+            driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", found)
+            found.click()
+            return True
+
+        self.wait(clicked, f"{css!r} to be clickable", timeout_s)
+
+    def type_into(self, css: str, text: str) -> None:
+        """Select what the input matching ``css`` holds and type ``text`` over it, like a keyboard would."""
+
+        def typed(driver) -> bool:
+            field = driver.find_element(By.CSS_SELECTOR, css)
+            driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", field)
+            field.click()
+            field.send_keys(Keys.CONTROL, "a")
+            field.send_keys(text)
+            return True
+
+        self.wait(typed, f"typing into {css!r}")
+        self.wait(lambda d: d.find_element(By.CSS_SELECTOR, css).get_attribute("value") == text, f"{css!r} == {text!r}")
 
     def screenshot(self, path: Path) -> Path:
-        """Save a PNG of the whole page."""
+        """Save a PNG of the whole page (beyond the viewport when it scrolls)."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        shot = self.call("Page.captureScreenshot", format="png", captureBeyondViewport=True)
+        shot = self.driver.execute_cdp_cmd("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True})
         path.write_bytes(base64.b64decode(shot["data"]))
         return path
 
     def close(self) -> list[int]:
+        """Quit the browser and stop every process of chromedriver's session; return survivors."""
         with contextlib.suppress(Exception):
-            self.socket.close()
-        return self.process.stop()
+            self.driver.quit()
+        return stop_session(self.sid)

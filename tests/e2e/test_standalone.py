@@ -13,12 +13,13 @@ from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
+from selenium.webdriver.common.by import By
 
 from landshift import publish
 from landshift.pipeline import REGION_RUN
 
 from .conftest import SCREENSHOTS, TIMINGS, Timer
-from .helpers import AirflowApi, AirflowStandalone, Browser, chromium_binary, sha256_of, wait_for
+from .helpers import AirflowApi, AirflowStandalone, Browser, chromedriver_binary, chromium_binary, sha256_of, wait_for
 
 MANUAL_DAG = "landshift_manual_region"
 REGION_DAG = "landshift_region_nd-pothole"
@@ -132,13 +133,13 @@ def test_manual_region_new_region_through_rest_publishes(api: AirflowApi, lake: 
 
 @pytest.fixture(scope="module")
 def browser(e2e_root: Path):
-    """Headless Chromium with a fresh profile; installed by tests/e2e/install_browser.sh."""
-    binary = chromium_binary()
-    if binary is None:
-        pytest.fail("chromium is not installed: run tests/e2e/install_browser.sh (make e2e does)")
+    """Headless Chromium under chromedriver, fresh profile; both installed by tests/e2e/install_browser.sh."""
+    binary, driver = chromium_binary(), chromedriver_binary()
+    if binary is None or driver is None:
+        pytest.fail("chromium or chromedriver is not installed: run tests/e2e/install_browser.sh (make e2e does)")
     profile = e2e_root / "chromium-profile"
     shutil.rmtree(profile, ignore_errors=True)
-    chromium = Browser(binary, profile, e2e_root / "chromium.log")
+    chromium = Browser(binary, driver, profile, e2e_root / "chromedriver.log")
     yield chromium
     assert chromium.close() == [], "chromium processes survived"
 
@@ -150,27 +151,26 @@ def test_ui_trigger_form_runs_a_new_region(
     started = time.monotonic()
     browser.navigate(f"{base}/")
     browser.wait_text("Sign in")
-    browser.type_into("document.querySelector('input[name=username]')", "admin")
-    browser.type_into("document.querySelector('input[name=password]')", airflow.admin_password())
-    browser.click("document.querySelector('button[type=submit]')")
-    wait_for(lambda: "/auth/login" not in browser.url(), 60, 0.5, "login to finish")
+    browser.type_into("input[name=username]", "admin")
+    browser.type_into("input[name=password]", airflow.admin_password())
+    browser.click("button[type=submit]")
+    browser.wait(lambda d: "/auth/login" not in d.current_url, "login to finish")
 
     browser.navigate(f"{base}/dags/{MANUAL_DAG}")
     browser.wait_text("Trigger")
-    browser.click("document.querySelector('button[aria-label=\"Trigger Dag\"]')")
+    browser.click('button[aria-label="Trigger Dag"]')
     browser.wait_text("Run Parameters")
-    region_field = "document.getElementById('element_region_id')"
-    wait_for(lambda: browser.evaluate(f"!!{region_field}"), 30, 0.5, "the region_id field")
+    region_field = "#element_region_id"
+    browser.element(region_field)
     browser.type_into(region_field, "ui-pothole")
-    submit = "document.querySelector('[data-testid=trigger-dag-submit]')"
-    wait_for(lambda: browser.evaluate(f"{region_field}.value") == "ui-pothole", 10, 0.2, "region_id typed")
+    submit = "[data-testid=trigger-dag-submit]"
     # Optional params left empty must not block the form (they allow null).
-    wait_for(lambda: browser.evaluate(f"!{submit}.disabled"), 20, 0.5, "the Trigger button to be enabled")
-    browser.evaluate(f"{region_field}.scrollIntoView({{block: 'start'}})")
+    browser.wait(lambda d: d.find_element(By.CSS_SELECTOR, submit).is_enabled(), "the Trigger button to be enabled")
+    browser.driver.execute_script("arguments[0].scrollIntoView({block: 'start'})", browser.element(region_field))
     form_png = browser.screenshot(SCREENSHOTS / "trigger_form.png")
 
     browser.click(submit)
-    run_url = wait_for(lambda: "/runs/" in browser.url() and browser.url(), 60, 0.5, "the new run's page")
+    run_url = browser.wait(lambda d: "/runs/" in d.current_url and d.current_url, "the new run's page")
     run_id = unquote(run_url.split("/runs/", 1)[1].split("/")[0].split("?")[0])
     run = api.run(MANUAL_DAG, run_id)
     assert run["conf"]["region_id"] == "ui-pothole"
@@ -180,8 +180,10 @@ def test_ui_trigger_form_runs_a_new_region(
 
     browser.navigate(run_url)
     browser.wait_text("publish")
-    wait_for(
-        lambda: "Success" in browser.text() and "Running" not in browser.text(), 60, 1, "the run page to show Success"
+    browser.wait(
+        lambda d: "Success" in browser.text() and "Running" not in browser.text(),
+        "the run page to show Success",
+        poll_s=1,
     )
     done_png = browser.screenshot(SCREENSHOTS / "run_success.png")
     TIMINGS["UI login + trigger form + run to success"] = time.monotonic() - started
