@@ -1,36 +1,41 @@
 """
-### LandShift: scheduled land-use and change maps, one DAG per registered region
+### LandShift: land-use and change maps that follow the imagery, one DAG per registered region
 
-Each region in `include/regions/*.json` gets a DAG `landshift_region_<id>`. A run processes the
-imagery vintage of its data interval (the year of the logical date, or the `vintage` param):
-validate inputs -> plan tiles -> score tiles on Spark -> compare with prior labels -> publish
-`published/<region>/<vintage>/` (COGs, PNGs, summary, STAC item) and emit the region's Asset.
-A run whose vintage has no imagery in the lake ends as *skipped*, not failed.
+Each region in `include/regions/*.json` gets a DAG `landshift_region_<id>`, run daily by default.
+A run **reconciles the lake**: `find_pending_vintages` lists the vintages with imagery and picks
+those whose product is missing or was made from other scenes, prior labels or model version;
+each is then validated, tiled, scored on Spark, compared with the prior labels and published to
+`published/<region>/<vintage>/` (one mapped `vintage` group per vintage, in vintage order). When
+everything is current the run ends after that first task, with one log line saying so.
+
+* `vintage` param: that vintage only, always republished.
+* A backfill run: the vintages dated between its logical date and the schedule's next fire.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from functools import partial
 
 from airflow.sdk import Asset, Param, dag
+from airflow.timetables.trigger import CronTriggerTimetable
 
 from landshift.regions import Region, load_regions
-from landshift.requests import registered_region_request
+from landshift.vintages import DEFAULT_SCHEDULE
 from landshift_airflow import tasks
 
 
 def region_dag(region: Region) -> None:
-    """The scheduled DAG of one registered region."""
+    """The DAG of one registered region."""
 
     @dag(
         dag_id=f"landshift_region_{region.id}",
         description=f"Land-use and change maps of {region.title or region.id}",
         doc_md=__doc__,
-        schedule=region.schedule,
+        # Explicit: behaviour must not hang on [scheduler] create_cron_data_intervals.
+        schedule=CronTriggerTimetable(region.schedule or DEFAULT_SCHEDULE, timezone="UTC"),
         start_date=datetime(region.start_year, 1, 1),
         catchup=False,
-        max_active_runs=3,
+        max_active_runs=1,
         default_args=tasks.DEFAULT_ARGS,
         tags=["landshift", "region", region.id],
         params={
@@ -39,18 +44,14 @@ def region_dag(region: Region) -> None:
                 type=["null", "string"],
                 pattern=r"^(\d{4}|\d{8})?$",
                 title="Vintage",
-                description="Imagery vintage (YYYY). Empty: the year of the data interval.",
+                description="Imagery vintage (YYYY or YYYYMMDD) to (re)publish. Empty: every vintage not current.",
             ),
             **tasks.change_params(),
         },
         on_failure_callback=tasks.log_failure,
     )
     def region_run():
-        tasks.pipeline_graph(
-            "region",
-            build_request=partial(registered_region_request, region.id),
-            outlets=[Asset(f"landshift://published/{region.id}", group="landshift")],
-        )
+        tasks.region_graph(region.id, outlets=[Asset(f"landshift://published/{region.id}", group="landshift")])
 
     region_run()
 

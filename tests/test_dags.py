@@ -86,21 +86,32 @@ def test_manual_dag_params_render_a_typed_form(dagbag):
 def test_dag_tasks_follow_the_library_pipelines_and_pass_state(dagbag):
     from landshift.pipeline import REGION_RUN, TRAINING_RUN
 
-    for dag_id, pipeline in (
-        ("landshift_region_nd-pothole", REGION_RUN),
-        ("landshift_manual_region", REGION_RUN),
-        ("landshift_train", TRAINING_RUN),
+    for dag_id, pipeline, prefix, first in (
+        ("landshift_region_nd-pothole", REGION_RUN, "vintage.", "find_pending_vintages"),
+        ("landshift_manual_region", REGION_RUN, "", None),
+        ("landshift_train", TRAINING_RUN, "", None),
     ):
         dag = dagbag.dags[dag_id]
-        names = [stage.name for stage in pipeline.stages]
-        assert {t.task_id for t in dag.tasks} == set(names), dag_id
-        for before, after in itertools.pairwise(names):
+        names = [prefix + stage.name for stage in pipeline.stages]
+        assert {t.task_id for t in dag.tasks} == set(names) | ({first} if first else set()), dag_id
+        for before, after in itertools.pairwise([first, *names] if first else names):
             assert before in dag.get_task(after).upstream_task_ids, f"{dag_id}: {before} -> {after}"
-        # Task stages after a Spark stage read the state of the task before it, not just its order.
+        # Task stages read the state the task before them returned, not just their order.
         for index, stage in enumerate(pipeline.stages[1:], start=1):
             if stage.on_spark or pipeline.stages[index - 1].on_spark:
                 continue
-            assert names[index - 1] in dag.get_task(stage.name).op_args[0].operator.task_id, dag_id
+            assert dag.get_task(names[index]).op_args[0].operator.task_id == names[index - 1], dag_id
+
+
+def test_region_dags_reconcile_daily_on_an_explicit_timetable(dagbag):
+    from airflow.timetables.trigger import CronTriggerTimetable
+
+    dag = dagbag.dags["landshift_region_nd-pothole"]
+    assert isinstance(dag.timetable, CronTriggerTimetable)
+    assert dag.timetable.summary == "0 6 * * *"
+    assert dag.catchup is False
+    mapped = dag.get_task("vintage.validate_inputs")
+    assert mapped.max_active_tis_per_dagrun == 1  # one vintage at a time per stage, in vintage order
 
 
 def test_spark_stage_operators_know_their_pipeline_stage(dagbag):

@@ -87,7 +87,7 @@ def _detect_change(request: Any, state: State) -> State:
 def _publish(request: Any, state: State) -> State:
     from landshift.stages import publish
 
-    published = publish(request, request.rule, state["model_version"], state["scenes"])
+    published = publish(request, request.rule, state["model_version"], state["scenes"], state.get("fingerprint"))
     if request.run_key:  # the run's own work folder: the product now holds what it made
         request.lake.delete(request.layout.work)
     return published

@@ -40,7 +40,7 @@ class Region:
     aoi: Bounds | None = None
     model_name: str = DEFAULT_MODEL_NAME
     model_ref: str = DEFAULT_MODEL_REF
-    schedule: str | None = "@yearly"
+    schedule: str | None = "0 6 * * *"  # cron, UTC; None: manual only
     start_year: int = 2009
     training_labels: tuple[LabelSource, ...] = field(default_factory=tuple)
     # Scheduled runs republish vintages made with another model version than the alias's current one.

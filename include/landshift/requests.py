@@ -161,6 +161,52 @@ def registered_region_request(region_id: str, trigger: Mapping[str, Any], lake_r
     return request_for(get_region(region_id), trigger, lake_root)
 
 
+@dataclass(frozen=True)
+class Reconciliation:
+    """What one run of a registered region's DAG publishes, and the log line saying why."""
+
+    requests: tuple[RunRequest, ...]
+    message: str
+
+
+def reconcile_region(region_id: str, trigger: Mapping[str, Any], lake_root: str) -> Reconciliation:
+    """The vintages a region DAG run publishes, each as a request, in vintage order.
+
+    * the ``vintage`` param: that vintage, republished whatever its state;
+    * a backfill run: the vintages dated in its window (logical date up to the schedule's next
+      fire), republished;
+    * otherwise (scheduled, or triggered without a vintage): every vintage whose product is missing
+      or was not made from the current scenes, prior labels and model version.
+    """
+    from landshift.lake import open_lake
+    from landshift.regions import get_region
+    from landshift.vintages import backfill_window, plan_reconcile, vintages_in_window
+
+    region = get_region(region_id)
+    params = trigger["params"]
+    if str(params.get("vintage") or "").strip():
+        request = request_for(region, trigger, lake_root)
+        return Reconciliation((request,), f"Region {region.id}: vintage {request.vintage} requested; publishing it")
+    lake = open_lake(lake_root)
+    if trigger.get("run_type") == "backfill" and trigger.get("logical_date") is not None:
+        start, end = backfill_window(region.schedule, trigger["logical_date"])
+        vintages = vintages_in_window(lake, region, start, end)
+        listed = ", ".join(vintages) or "none"
+        message = (
+            f"Region {region.id}: backfill window [{start:%Y-%m-%d %H:%M}, {end:%Y-%m-%d %H:%M}): vintages {listed}"
+        )
+        model_ref = params.get("model_ref")
+    else:
+        plan = plan_reconcile(lake, region)
+        vintages, message = plan.pending, plan.message
+        model_ref = params.get("model_ref") or plan.model_version  # the version the fingerprints name
+    requests = tuple(
+        request_for(region, {**trigger, "params": {**params, "vintage": v, "model_ref": model_ref}}, lake_root)
+        for v in vintages
+    )
+    return Reconciliation(requests, message)
+
+
 def manual_region_request(trigger: Mapping[str, Any], lake_root: str) -> RunRequest:
     """The run request of a region given in the manual trigger form."""
     from landshift.regions import manual_region

@@ -68,7 +68,16 @@ def validate_inputs(request: RunRequest) -> dict:
         "model_name": request.region.model_name,
         "model_version": version.version,
         "prior_uri": request.prior_uri,
+        "fingerprint": input_fingerprint(request, version.version),
     }
+
+
+def input_fingerprint(request: RunRequest, model_version: str) -> dict:
+    """What the product is made from (scene manifest, prior labels, model version), taken before any
+    work so that a scene replaced mid-run leaves the product stale for the next scheduled run."""
+    from landshift.vintages import product_fingerprint
+
+    return product_fingerprint(request.lake, request.region, request.vintage, model_version).to_dict()
 
 
 def plan(request: RunRequest, scenes: list[str], tiles_per_task: int = DEFAULT_TILES_PER_TASK) -> dict:
@@ -220,7 +229,9 @@ def chip_sources(request: RunRequest, scenes: list[str]) -> ChipSources:
     )
 
 
-def publish(request: RunRequest, rule: ChangeRule, model_version: str, scenes: list[str]) -> dict:
+def publish(
+    request: RunRequest, rule: ChangeRule, model_version: str, scenes: list[str], fingerprint: dict | None = None
+) -> dict:
     """Build the product files and move them into ``published/<region>/<vintage>/``; refresh the STAC catalog."""
     from landshift.publish import publish_product
 
@@ -245,8 +256,7 @@ def publish(request: RunRequest, rule: ChangeRule, model_version: str, scenes: l
         "inputs": {
             "imagery": scenes,
             "prior_labels": request.prior_uri,
-            "tiles": request.layout.tiles,
-            "predictions": request.layout.predictions,
+            "fingerprint": fingerprint or input_fingerprint(request, model_version),
         },
         "tiles": counts,
         "class_tiles": {str(int(c)): int(n) for c, n in sorted(class_tiles.items())},

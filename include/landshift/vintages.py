@@ -343,3 +343,14 @@ def vintages_in_window(lake: Lake, region: Region, start: datetime, end: datetim
 
 def _naive_utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
+
+
+DEFAULT_SCHEDULE = "0 6 * * *"  # daily at 06:00 UTC: a region notices new imagery within a day
+
+
+def backfill_window(schedule: str | None, logical_date: datetime) -> tuple[datetime, datetime]:
+    """A backfill run's window: its logical date up to the schedule's next fire after it."""
+    from croniter import croniter
+
+    end = croniter(schedule or DEFAULT_SCHEDULE, logical_date).get_next(datetime)
+    return logical_date, end

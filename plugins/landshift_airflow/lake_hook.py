@@ -39,15 +39,8 @@ class LandShiftLakeHook(BaseHook):
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
         """Labels for the connection form."""
-        return {
-            "hidden_fields": ["port"],
-            "relabeling": {
-                "host": "Storage account name",
-                "schema": "Filesystem (container)",
-                "login": "Client ID (service principal)",
-                "password": "Account key, or client secret with a client ID",
-            },
-        }
+        labels = ("Storage account name", "Filesystem (container)", "Client ID (service principal)", "Account key")
+        return {"hidden_fields": ["port"], "relabeling": dict(zip(("host", "schema", "login", "password"), labels))}
 
     def _lake_connection(self) -> tuple[Any, str, str, dict[str, Any]] | None:
         """(connection, account, filesystem, extra), or None without a connection (the local default)."""

@@ -65,14 +65,45 @@ def run_library(function: Callable[[], Any]) -> Any:
         raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
 
 
-def first_state(build_request: RequestBuilder) -> dict:
-    """The state a run starts from: its request, built by the library from this DAG run."""
+def trigger_facts() -> dict:
+    """What the library needs to know about this DAG run: params, run id and type, logical date."""
     from airflow.sdk import get_current_context
 
     context = get_current_context()
     logical = context.get("logical_date") or context.get("data_interval_start")
-    trigger = {"params": dict(context["params"]), "run_id": context["run_id"], "logical_year": logical and logical.year}
-    return {"request": run_library(lambda: build_request(trigger, lake_root())).to_dict()}
+    run_type = getattr(context.get("dag_run"), "run_type", "")
+    return {
+        "params": dict(context["params"]),
+        "run_id": context["run_id"],
+        "run_type": str(getattr(run_type, "value", run_type)),
+        "logical_date": logical,
+        "logical_year": logical and logical.year,
+    }
+
+
+def first_state(build_request: RequestBuilder) -> dict:
+    """The state a run starts from: its request, built by the library from this DAG run."""
+    return {"request": run_library(lambda: build_request(trigger_facts(), lake_root())).to_dict()}
+
+
+def region_graph(region_id: str, outlets: list) -> None:
+    """``find_pending_vintages``, then the region pipeline once per vintage it found (a mapped
+    task group, one vintage at a time per stage); nothing found: the run ends there, successful."""
+    from airflow.sdk import task, task_group
+
+    @task(task_id="find_pending_vintages")
+    def find_pending_vintages() -> list[dict]:
+        from landshift.requests import reconcile_region
+
+        reconciliation = run_library(lambda: reconcile_region(region_id, trigger_facts(), lake_root()))
+        log.info("LandShift %s", reconciliation.message)
+        return [{"request": request.to_dict()} for request in reconciliation.requests]
+
+    @task_group(group_id="vintage", default_args={"max_active_tis_per_dagrun": 1})
+    def vintage(state: dict) -> None:
+        pipeline_graph("region", upstream=state, outlets=outlets)
+
+    vintage.expand(state=find_pending_vintages())
 
 
 def run_stage_task(pipeline_name: str, stage_name: str, state: dict) -> dict:
