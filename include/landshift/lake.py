@@ -388,10 +388,15 @@ class PublishIntent:
 
 
 def _pause_at(step: str) -> None:
-    """Test hook: with LANDSHIFT_PUBLISH_PAUSE_AT=<step>, print the step and wait to be killed."""
-    if os.environ.get(ENV_PUBLISH_PAUSE_AT) == step:
+    """Test hook: ``LANDSHIFT_PUBLISH_PAUSE_AT=<step>[:<seconds>]`` prints ``PAUSED <step>`` and sleeps.
+
+    Without seconds it sleeps an hour (to be killed there); fault tests use it to stop a real
+    publish process at a named step.
+    """
+    wanted, _, seconds = os.environ.get(ENV_PUBLISH_PAUSE_AT, "").partition(":")
+    if wanted == step:
         print(f"PAUSED {step}", flush=True)
-        time.sleep(3600)
+        time.sleep(float(seconds) if seconds else 3600.0)
 
 
 def _env_number(name: str, default: float) -> float:
