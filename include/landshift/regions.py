@@ -23,7 +23,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from landshift.errors import InputError, NotFoundError, ProductConflictError
+from landshift.errors import InputError, LakeBoundaryError, NotFoundError, ProductConflictError
 from landshift.grid import DEFAULT_TILE_SIZE_M, Bounds
 from landshift.lake import check_lake_path_syntax, confine_uri
 
@@ -270,6 +270,11 @@ def _validated(raw: dict[str, Any], manual: bool = False) -> _RegionModel:
     try:
         return _RegionModel.model_validate({**raw, "manual": manual})
     except ValidationError as exc:
+        for error in exc.errors():  # a URI leaving the lake keeps its own error class
+            cause = (error.get("ctx") or {}).get("error")
+            if isinstance(cause, LakeBoundaryError):
+                where = ".".join(str(part) for part in error["loc"])
+                raise LakeBoundaryError(cause.uri, f"region {raw.get('id')!r}: {where}: {cause.reason}") from exc
         problems = "; ".join(f"{where}: {message}" for where, message in _field_errors(exc))
         raise InputError(f"region {raw.get('id')!r}: malformed entry: {problems}") from exc
 
@@ -426,7 +431,7 @@ def _geojson_bounds(geojson: dict, what: str) -> Bounds:
             raise InputError(f"{what}: not a valid polygon: {explain_validity(polygon)}")
         if polygon.area <= 0:
             raise InputError(f"{what}: the polygon encloses no area")
-        shapes.append(polygon)
+        shapes.extend(getattr(polygon, "geoms", [polygon]))  # the parts of a MultiPolygon
     minx = min(s.bounds[0] for s in shapes)
     maxx = max(s.bounds[2] for s in shapes)
     touches_east = any(s.bounds[2] >= 180 for s in shapes)
