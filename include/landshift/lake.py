@@ -330,17 +330,19 @@ ENV_PUBLISH_STALE_S = "LANDSHIFT_PUBLISH_STALE_S"
 ENV_PUBLISH_PAUSE_AT = "LANDSHIFT_PUBLISH_PAUSE_AT"  # test hook: announce a step on stdout, then sleep
 PUBLISH_STEPS = ("staged", "journaled", "retired", "moved_in", "released")
 INTENT_FILE = "intent.json"
-STAMP_FORMAT = "%Y%m%dT%H%M%SZ"
+STAMP_FORMAT = "%Y%m%dT%H%M%S"
 
 
 def _stamp() -> str:
-    """A sortable, unique name: UTC time then a random suffix."""
-    return f"{time.strftime(STAMP_FORMAT, time.gmtime())}-{uuid.uuid4().hex[:8]}"
+    """A sortable, unique name: UTC time to the nanosecond, then a random suffix."""
+    now = time.time_ns()
+    seconds, nanos = divmod(now, 1_000_000_000)
+    return f"{time.strftime(STAMP_FORMAT, time.gmtime(seconds))}.{nanos:09d}Z-{uuid.uuid4().hex[:8]}"
 
 
 def _stamp_age_s(name: str) -> float | None:
     try:
-        moment = time.strptime(name.split("-", 1)[0].split(".", 1)[0], STAMP_FORMAT)
+        moment = time.strptime(name[:15], STAMP_FORMAT)
     except ValueError:
         return None
     return time.time() - calendar.timegm(moment)
@@ -548,6 +550,8 @@ def prune_previous(lake: Lake, dest_uri: str, keep_previous: int) -> list[str]:
     doomed = names[: max(0, len(names) - keep_previous)]
     for name in doomed:
         lake.delete(f"{folder}/{name}")
+    if len(doomed) == len(names):
+        lake.delete(folder)  # nothing kept: no empty folder left behind
     return [f"{folder}/{name}" for name in doomed]
 
 
@@ -600,7 +604,10 @@ def sweep_lake(lake: Lake, stale_after_s: float | None = None, keep_previous: in
     for key in _children(lake, lake.uri("trash")):
         folder = lake.uri("trash", key)
         names = _children(lake, folder)
-        for name in names[: max(0, len(names) - keep)]:
+        doomed = names[: max(0, len(names) - keep)]
+        for name in doomed:
             lake.delete(f"{folder}/{name}")
             report["trash_removed"].append(f"{folder}/{name}")
+        if len(doomed) == len(names):
+            lake.delete(folder)
     return report
