@@ -193,6 +193,7 @@ def test_hostile_abfss_uri_of_another_account_or_filesystem_is_refused(published
         "s3://bucket/x.tif",
         "~/scene.tif",
         "raw/imagery/\x00x.tif",
+        "raw/imagery/x.tif?sv=2024&sig=c2VjcmV0",
     ],
 )
 def test_hostile_other_schemes_and_gdal_virtual_paths_are_refused(lake, published, uri):

@@ -115,13 +115,17 @@ def aggregate_labels(
     aoi: Bounds | None = None,
     min_valid_fraction: float = 0.5,
     code_map: dict[int, int] | None = None,
+    check_codes: bool = True,
 ) -> pd.DataFrame:
     """Majority class per tile of a label raster, with the majority's share of valid samples.
 
     The raster's codes go through ``code_map`` (for other legends), then NLCD codes are mapped
     through ``legend``; codes it does not know count as nodata. Tiles whose valid share is below
-    ``min_valid_fraction`` are left out.
+    ``min_valid_fraction`` are left out. With ``check_codes`` a raster whose codes the legend
+    does not know is refused first (:func:`check_label_codes`), never read as all nodata.
     """
+    if check_codes:
+        check_label_codes(path, legend, code_map)
     table = code_lookup(code_map)
     try:
         with rasterio.open(path) as src:

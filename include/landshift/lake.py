@@ -229,6 +229,8 @@ def _uri_syntax_problem(uri: str) -> str | None:
         return "control characters in the path"
     if "://" in uri and not uri.startswith(ABFSS_SCHEME):
         return f"scheme {uri.split('://', 1)[0]!r} is not a lake (only lake paths and abfss:// URIs of the lake)"
+    if "?" in uri or "#" in uri:
+        return "query strings and fragments (SAS tokens) are not part of lake paths; credentials come from settings"
     if uri.startswith(REFUSED_PREFIXES) or uri.startswith("file:"):
         return "GDAL virtual file systems, home-relative and UNC paths are not lake paths"
     body = uri[len(ABFSS_SCHEME) :].split("/", 1)[-1] if uri.startswith(ABFSS_SCHEME) else uri
@@ -358,6 +360,11 @@ def publish_key(lake: Lake, dest_uri: str) -> str:
     relative = _relative(lake, dest_uri.rstrip("/"))
     readable = re.sub(r"[^A-Za-z0-9.-]+", "_", relative)[-80:].strip("_.") or "root"
     return f"{readable}-{hashlib.sha1(relative.encode()).hexdigest()[:12]}"
+
+
+def new_staging_uri(lake: Lake) -> str:
+    """A fresh staging folder URI, its name stamped so :func:`sweep_lake` can tell its age."""
+    return lake.uri("staging", _stamp())
 
 
 def journal_uri(lake: Lake, dest_uri: str) -> str:
@@ -568,7 +575,7 @@ def publish_dir(lake: Lake, local_dir: str, dest_uri: str, keep_previous: int | 
     unique staging directory, then :func:`replace_dir` swaps them in under a journal.
     """
     repair_publish(lake, dest_uri)
-    staging_uri = lake.uri("staging", _stamp())
+    staging_uri = new_staging_uri(lake)
     lake.upload_dir(local_dir, staging_uri)
     _pause_at("staged")
     try:
