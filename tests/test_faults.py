@@ -243,3 +243,15 @@ def test_fault_kill_9_on_the_adls_backend_then_repair(products, tmp_path):
         assert repair_publish(lake, dest) == "rolled-forward"
         assert checksums(lake, dest) == products["new"][1]
         assert not lake.exists(journal_uri(lake, dest))
+
+
+def test_fault_corrupt_journal_is_an_integrity_error_and_the_product_stays(lake, products):
+    from landshift.errors import IntegrityError
+
+    dest = lake.uri(*DEST)
+    Path(journal_uri(lake, dest)).mkdir(parents=True)
+    Path(journal_uri(lake, dest), "intent.json").write_text('{"dest": ')
+    with pytest.raises(IntegrityError, match=r"journal .* is unreadable"):
+        repair_publish(lake, dest)
+    assert not is_retryable(IntegrityError("x"))
+    assert checksums(lake, dest) == products["old"][1]

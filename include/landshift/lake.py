@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from landshift.errors import InputError, LakeBoundaryError, NotFoundError, PublishBusyError
+from landshift.errors import InputError, IntegrityError, LakeBoundaryError, NotFoundError, PublishBusyError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -467,11 +467,15 @@ def repair_publish(lake: Lake, dest_uri: str, stale_after_s: float | None = None
     """
     stale = _env_number(ENV_PUBLISH_STALE_S, 3600.0) if stale_after_s is None else stale_after_s
     journal = journal_uri(lake, dest_uri)
+    if not lake.exists(journal):
+        return "clean"
     try:
         intent = PublishIntent.from_json(lake.read_bytes(f"{journal}/{INTENT_FILE}"))
     except NotFoundError:
         lake.delete(journal)  # cannot hold an intent: journals appear whole, by one rename
         return "clean"
+    except (ValueError, TypeError) as exc:
+        raise IntegrityError(f"publish journal {journal} is unreadable ({exc}); inspect it, then delete it") from exc
     if _holder_alive(intent, stale):
         return "busy"
     outcome = _settle(lake, intent)
