@@ -67,6 +67,18 @@ from landshift_airflow import tasks
         ),
         "tile_size_m": Param(224, type="number", minimum=30, maximum=5000, title="Tile size (m)"),
         "model_name": Param(DEFAULT_MODEL_NAME, type="string", minLength=1, title="Model name"),
+        "code_map": Param(
+            "",
+            type=["null", "string"],
+            title="Label code map (optional)",
+            description='JSON {"source code": NLCD code} for prior labels in another legend, e.g. {"1": 11, "5": 82}.',
+        ),
+        "replace_existing": Param(
+            False,
+            type="boolean",
+            title="Replace a product made from other inputs",
+            description="Off: a rerun of this region id with other imagery, labels, AOI or model is refused.",
+        ),
         **tasks.change_params(),
     },
     on_failure_callback=tasks.log_failure,

@@ -10,6 +10,9 @@ everything is current the run ends after that first task, with one log line sayi
 
 * `vintage` param: that vintage only, always republished.
 * A backfill run: the vintages dated between its logical date and the schedule's next fire.
+
+A region file that does not validate gets a DAG of one failing task, `region_file_error`, whose
+message names the file and the field; the other regions load as usual.
 """
 
 from __future__ import annotations
@@ -19,9 +22,16 @@ from datetime import datetime
 from airflow.sdk import Asset, Param, dag
 from airflow.timetables.trigger import CronTriggerTimetable
 
-from landshift.regions import Region, load_regions
-from landshift.vintages import DEFAULT_SCHEDULE
+from landshift.regions import DEFAULT_SCHEDULE, Region, RegionFileError, load_regions_report
 from landshift_airflow import tasks
+
+VINTAGE_PARAM = Param(
+    "",
+    type=["null", "string"],
+    pattern=r"^(\d{4}|\d{8})?$",
+    title="Vintage",
+    description="Imagery vintage (YYYY or YYYYMMDD) to (re)publish. Empty: every vintage that is not current.",
+)
 
 
 def region_dag(region: Region) -> None:
@@ -38,16 +48,7 @@ def region_dag(region: Region) -> None:
         max_active_runs=1,
         default_args=tasks.DEFAULT_ARGS,
         tags=["landshift", "region", region.id],
-        params={
-            "vintage": Param(
-                "",
-                type=["null", "string"],
-                pattern=r"^(\d{4}|\d{8})?$",
-                title="Vintage",
-                description="Imagery vintage (YYYY or YYYYMMDD) to (re)publish. Empty: every vintage not current.",
-            ),
-            **tasks.change_params(),
-        },
+        params={"vintage": VINTAGE_PARAM, **tasks.change_params()},
         on_failure_callback=tasks.log_failure,
     )
     def region_run():
@@ -56,5 +57,27 @@ def region_dag(region: Region) -> None:
     region_run()
 
 
-for _region in load_regions().values():
+def invalid_region_dag(error: RegionFileError) -> None:
+    """A stand-in DAG for a region file that does not validate: its one task says why."""
+
+    @dag(
+        dag_id=f"landshift_region_{error.region_id}",
+        description=f"INVALID region file {error.path}",
+        doc_md=f"### Invalid region file\n\n`{error.path}`: {error}",
+        schedule=None,
+        start_date=datetime(2024, 1, 1),
+        catchup=False,
+        default_args=tasks.DEFAULT_ARGS,
+        tags=["landshift", "region", "invalid-region"],
+    )
+    def invalid_region():
+        tasks.invalid_region_graph(error)
+
+    invalid_region()
+
+
+_report = load_regions_report()
+for _region in _report.regions.values():
     region_dag(_region)
+for _error in _report.errors:
+    invalid_region_dag(_error)

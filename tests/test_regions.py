@@ -34,7 +34,7 @@ def test_region_ids_must_be_slugs(bad):
 
 def test_malformed_region_entries_are_rejected():
     raw = get_region("nd-pothole").to_dict()
-    with pytest.raises(InputError, match="unknown fields"):
+    with pytest.raises(InputError, match="unknown field"):
         region_from_dict({**raw, "colour": "red"})
     with pytest.raises(InputError, match="vintage"):
         region_from_dict({**raw, "imagery": "raw/imagery/fixed/"})

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from landshift.errors import InputError
-from landshift.regions import get_region, manual_region
-from landshift.requests import ChangeRule, RunRequest, run_key_of
+from landshift.regions import get_region, manual_region, slug_run_key
+from landshift.requests import ChangeRule, RunRequest
 
 
 def test_a_run_request_round_trips_through_json():
@@ -20,7 +20,7 @@ def test_a_run_request_round_trips_through_json():
 
 def test_the_run_key_isolates_the_work_folder_not_the_product():
     region = get_region("nd-pothole")
-    one = RunRequest("/lake", region, "2020", run_key=run_key_of("scheduled__2026-12-02T00:00:00+00:00"))
+    one = RunRequest("/lake", region, "2020", run_key=slug_run_key("scheduled__2026-12-02T00:00:00+00:00"))
     other = RunRequest("/lake", region, "2020", run_key="manual_1")
     assert one.layout.work != other.layout.work
     assert one.layout.work.startswith("/lake/work/nd-pothole/2020/")

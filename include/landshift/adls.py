@@ -36,7 +36,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from landshift.errors import InputError, NotFoundError
+from landshift.errors import InputError, LakeBoundaryError, NotFoundError
 
 if TYPE_CHECKING:
     from landshift.lake import FileInfo
@@ -370,6 +370,11 @@ class AdlsLake:
         self._settings = AdlsSettings.from_env() if settings is None else settings
         if not self._settings.account_name:
             self._settings = replace(self._settings, account_name=self._root.account)
+        elif self._settings.account_name != self._root.account:  # credentials go to their own account only
+            raise LakeBoundaryError(
+                self.root,
+                f"the credentials are for account {self._settings.account_name!r}, not {self._root.account!r}",
+            )
         self._fs = _file_system_client(self._root, self._settings)
         configure_gdal(self.root, self._settings)
 

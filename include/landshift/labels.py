@@ -21,6 +21,8 @@ from landshift.legend import Legend
 
 log = logging.getLogger(__name__)
 
+MAX_CHECK_PIXELS = 16_000_000  # label rasters larger than this are checked on a nearest-neighbour decimation
+MAX_UNKNOWN_SHARE = 0.05
 LABEL_COLUMNS = ["tile_id", "col", "row", "prior_class", "prior_agreement", "prior_valid_fraction"]
 MAX_SUBPIXELS = 112
 ROWS_PER_CHUNK = 8
@@ -31,18 +33,100 @@ def subpixels_per_tile(tile_size_m: float, label_resolution_m: float) -> int:
     return int(min(MAX_SUBPIXELS, max(1, round(tile_size_m / label_resolution_m))))
 
 
+def code_lookup(code_map: dict[int, int] | None) -> np.ndarray | None:
+    """A 65536-entry table applying ``code_map`` (other codes kept), or None without a map."""
+    if not code_map:
+        return None
+    table = np.arange(65536, dtype=np.int64)
+    for source, target in code_map.items():
+        if not (0 <= int(source) <= 65535 and 0 <= int(target) <= 255):
+            raise InputError(f"code_map {source} -> {target}: source codes 0..65535, NLCD codes 0..255")
+        table[int(source)] = int(target)
+    return table
+
+
+def apply_code_map(codes: np.ndarray, code_map: dict[int, int] | None) -> np.ndarray:
+    """The raster's codes translated to NLCD codes through ``code_map`` (unchanged without one)."""
+    table = code_lookup(code_map)
+    if table is None:
+        return codes
+    return table[np.clip(codes.astype(np.int64), 0, 65535)]
+
+
+def label_code_counts(path: str) -> tuple[dict[int, int], float | None]:
+    """Pixel count of every code of a label raster (decimated beyond MAX_CHECK_PIXELS), and its nodata."""
+    try:
+        with rasterio.open(path) as src:
+            _check_label_raster(path, src)
+            step = max(1, int(np.ceil(np.sqrt(src.width * src.height / MAX_CHECK_PIXELS))))
+            codes = src.read(
+                1,
+                out_shape=(max(1, src.height // step), max(1, src.width // step)),
+                resampling=Resampling.nearest,
+            )
+            nodata = src.nodata
+    except RasterioIOError as exc:
+        raise InputError(f"{path}: not a readable label raster: {exc}") from exc
+    values, counts = np.unique(codes, return_counts=True)
+    return {int(v): int(c) for v, c in zip(values, counts, strict=True)}, nodata
+
+
+def check_label_codes(
+    path: str,
+    legend: Legend,
+    code_map: dict[int, int] | None = None,
+    max_unknown_share: float = MAX_UNKNOWN_SHARE,
+) -> dict:
+    """Refuse a label raster whose codes the legend does not know (after ``code_map``).
+
+    Nodata and 0 are not labels. When more than ``max_unknown_share`` of the labelled pixels
+    hold codes outside the legend (or none is known), InputError lists the unknown codes with
+    their counts and suggests a ``code_map``. Returns the known and unknown counts.
+    """
+    counts, nodata = label_code_counts(path)
+    known_sources = set(np.nonzero(legend.source_lookup())[0].tolist())
+    table = code_lookup(code_map)
+    known: dict[int, int] = {}
+    unknown: dict[int, int] = {}
+    for code, count in counts.items():
+        if code == 0 or (nodata is not None and code == nodata):
+            continue
+        mapped = int(table[min(max(code, 0), 65535)]) if table is not None else code
+        if mapped == 0:
+            continue  # mapped to "no label" on purpose
+        (known if mapped in known_sources else unknown)[code] = count
+    labelled = sum(known.values()) + sum(unknown.values())
+    share = sum(unknown.values()) / labelled if labelled else 1.0
+    if not known or share > max_unknown_share:
+        listed = ", ".join(f"{c}: {n} px" for c, n in sorted(unknown.items(), key=lambda kv: -kv[1])[:12])
+        raise InputError(
+            f"{path}: {share:.0%} of the labelled pixels hold codes not in legend {legend.name!r} "
+            f"(unknown codes {listed or 'none'}; known NLCD codes {sorted(known_sources)}); "
+            "give a code_map from this raster's codes to NLCD codes"
+            + (" (the one given leaves them unknown)" if code_map else "")
+        )
+    return {"known": known, "unknown": unknown, "unknown_share": share}
+
+
 def aggregate_labels(
     path: str,
     grid: TileGrid,
     legend: Legend,
     aoi: Bounds | None = None,
     min_valid_fraction: float = 0.5,
+    code_map: dict[int, int] | None = None,
+    check_codes: bool = True,
 ) -> pd.DataFrame:
     """Majority class per tile of a label raster, with the majority's share of valid samples.
 
-    NLCD codes are mapped through ``legend``; codes it does not know count as nodata. Tiles whose
-    valid share is below ``min_valid_fraction`` are left out.
+    The raster's codes go through ``code_map`` (for other legends), then NLCD codes are mapped
+    through ``legend``; codes it does not know count as nodata. Tiles whose valid share is below
+    ``min_valid_fraction`` are left out. With ``check_codes`` a raster whose codes the legend
+    does not know is refused first (:func:`check_label_codes`), never read as all nodata.
     """
+    if check_codes:
+        check_label_codes(path, legend, code_map)
+    table = code_lookup(code_map)
     try:
         with rasterio.open(path) as src:
             _check_label_raster(path, src)
@@ -67,7 +151,7 @@ def aggregate_labels(
                 nodata=src.nodata if src.nodata is not None else 0,
             ) as vrt:
                 frames = [
-                    _aggregate_rows(vrt, legend, cols, rows, row_offset, k)
+                    _aggregate_rows(vrt, legend, cols, rows, row_offset, k, table)
                     for row_offset in range(0, len(rows), ROWS_PER_CHUNK)
                 ]
     except RasterioIOError as exc:
@@ -115,12 +199,21 @@ def _clip(footprint: Bounds, aoi: Bounds | None) -> Bounds:
     return clipped
 
 
-def _aggregate_rows(vrt: WarpedVRT, legend: Legend, cols: range, rows: range, row_offset: int, k: int) -> pd.DataFrame:
+def _aggregate_rows(
+    vrt: WarpedVRT,
+    legend: Legend,
+    cols: range,
+    rows: range,
+    row_offset: int,
+    k: int,
+    table: np.ndarray | None = None,
+) -> pd.DataFrame:
     """Aggregate up to ROWS_PER_CHUNK tile rows, counted from the north edge of ``rows``."""
     n_rows = min(ROWS_PER_CHUNK, len(rows) - row_offset)
     window = Window(0, row_offset * k, len(cols) * k, n_rows * k)
-    codes = vrt.read(1, window=window)
-    codes = np.where(codes == vrt.nodata, 0, np.clip(codes, 0, 255))
+    raw = vrt.read(1, window=window)
+    codes = table[np.clip(raw.astype(np.int64), 0, 65535)] if table is not None else raw
+    codes = np.where(raw == vrt.nodata, 0, np.clip(codes, 0, 255))
     classes = legend.map_codes(codes)
     blocks = classes.reshape(n_rows, k, len(cols), k).transpose(0, 2, 1, 3)
     counts = np.stack([(blocks == code).sum(axis=(2, 3)) for code in legend.codes], axis=-1)

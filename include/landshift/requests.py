@@ -7,7 +7,6 @@ once and pass it on as :meth:`RunRequest.to_dict`; the next stage rebuilds it wi
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from functools import cached_property
@@ -16,10 +15,7 @@ from typing import Any
 from landshift.errors import InputError
 from landshift.grid import Bounds, TileGrid
 from landshift.lake import Lake, open_lake
-from landshift.regions import Region, RunLayout, resolve_path
-
-VINTAGE_PATTERN = re.compile(r"^\d{4}(\d{4})?$")
-RUN_KEY_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{0,80}$")
+from landshift.regions import Region, RunLayout, aoi_in_crs, resolve_path, slug_run_key, validate_vintage
 
 
 @dataclass(frozen=True)
@@ -38,16 +34,29 @@ class ChangeRule:
                 raise InputError(f"{name} must lie in [0, 1], got {value!r}")
 
 
-def validate_vintage(vintage: str) -> str:
-    """``vintage`` if it is a year (YYYY) or a date (YYYYMMDD), else InputError."""
-    if not isinstance(vintage, str) or not VINTAGE_PATTERN.match(vintage):
-        raise InputError(f"vintage must be a year (YYYY) or a date (YYYYMMDD), got {vintage!r}")
-    return vintage
-
-
-def run_key_of(text: str) -> str:
-    """A folder-safe key for a run (e.g. from an Airflow run id): other characters become ``_``."""
-    return re.sub(r"[^A-Za-z0-9_.-]", "_", text)[:80]
+def change_param_schemas() -> dict[str, dict[str, Any]]:
+    """JSON-schema of the trigger form's model and change-rule fields, defaults from :class:`ChangeRule`."""
+    rule, share = ChangeRule(), {"type": "number", "minimum": 0, "maximum": 1}
+    return {
+        "model_ref": {
+            "default": "",
+            "type": ["null", "string"],
+            "title": "Model version or alias",
+            "description": "Empty: the region's alias (e.g. production).",
+        },
+        "min_probability": {
+            "default": rule.min_probability,
+            **share,
+            "title": "Change: min model probability",
+            "description": "A differing tile is reported as change only if the model is this sure.",
+        },
+        "min_prior_agreement": {
+            "default": rule.min_prior_agreement,
+            **share,
+            "title": "Change: min prior label agreement",
+            "description": "...and its prior label covers at least this share of the tile.",
+        },
+    }
 
 
 @dataclass(frozen=True)
@@ -63,10 +72,11 @@ class RunRequest:
     model_ref: str | None = None
     rule: ChangeRule = field(default_factory=ChangeRule)
     run_key: str = ""
+    replace_existing: bool = False  # a manual region's product made from other inputs may be replaced
 
     def __post_init__(self) -> None:
         validate_vintage(self.vintage)
-        if not RUN_KEY_PATTERN.match(self.run_key):
+        if self.run_key and slug_run_key(self.run_key) != self.run_key:
             raise InputError(f"run key must be folder-safe, got {self.run_key!r}")
 
     def to_dict(self) -> dict[str, Any]:
@@ -78,6 +88,7 @@ class RunRequest:
             "model_ref": self.model_ref,
             "rule": asdict(self.rule),
             "run_key": self.run_key,
+            "replace_existing": self.replace_existing,
         }
 
     @classmethod
@@ -90,6 +101,7 @@ class RunRequest:
             model_ref=raw.get("model_ref"),
             rule=ChangeRule(**raw.get("rule", {})),
             run_key=raw.get("run_key", ""),
+            replace_existing=bool(raw.get("replace_existing", False)),
         )
 
     def with_vintage(self, vintage: str) -> RunRequest:
@@ -104,7 +116,7 @@ class RunRequest:
     @property
     def layout(self) -> RunLayout:
         """Where this run's tables and product live."""
-        return RunLayout(self.lake_root, self.region.id, self.vintage, self.run_key)
+        return RunLayout.for_region(self.lake_root, self.region, self.vintage, self.run_key)
 
     @property
     def grid(self) -> TileGrid:
@@ -124,13 +136,7 @@ class RunRequest:
     @property
     def aoi_in_grid(self) -> Bounds | None:
         """The region's AOI (WGS84 lon/lat) as a box in the grid CRS, or None for everything."""
-        if self.region.aoi is None:
-            return None
-        from rasterio.warp import transform_bounds
-
-        from landshift.imagery import parse_crs
-
-        return tuple(transform_bounds("EPSG:4326", parse_crs(self.region.crs), *self.region.aoi, densify_pts=21))
+        return aoi_in_crs(self.region.aoi, self.region.crs)
 
     @property
     def model_reference(self) -> str:
@@ -151,7 +157,8 @@ def request_for(region: Region, trigger: Mapping[str, Any], lake_root: str) -> R
         params.get("min_prior_agreement", defaults.min_prior_agreement),
     )
     model_ref = str(params.get("model_ref") or "").strip() or None
-    return RunRequest(lake_root, region, vintage, model_ref, rule, run_key_of(str(trigger.get("run_id") or "")))
+    run_key = slug_run_key(str(trigger["run_id"])) if trigger.get("run_id") else ""
+    return RunRequest(lake_root, region, vintage, model_ref, rule, run_key, bool(params.get("replace_existing")))
 
 
 def registered_region_request(region_id: str, trigger: Mapping[str, Any], lake_root: str) -> RunRequest:
@@ -178,7 +185,7 @@ def reconcile_region(region_id: str, trigger: Mapping[str, Any], lake_root: str)
     * otherwise (scheduled, or triggered without a vintage): every vintage whose product is missing
       or was not made from the current scenes, prior labels and model version.
     """
-    from landshift.lake import open_lake
+    from landshift.lake import open_lake, sweep_lake
     from landshift.regions import get_region
     from landshift.vintages import backfill_window, plan_reconcile, vintages_in_window
 
@@ -188,6 +195,7 @@ def reconcile_region(region_id: str, trigger: Mapping[str, Any], lake_root: str)
         request = request_for(region, trigger, lake_root)
         return Reconciliation((request,), f"Region {region.id}: vintage {request.vintage} requested; publishing it")
     lake = open_lake(lake_root)
+    sweep_lake(lake)  # repair interrupted publishes, drop stale staging before looking at products
     if trigger.get("run_type") == "backfill" and trigger.get("logical_date") is not None:
         start, end = backfill_window(region.schedule, trigger["logical_date"])
         vintages = vintages_in_window(lake, region, start, end)

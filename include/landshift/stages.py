@@ -16,7 +16,6 @@ from landshift.errors import InputError, NoImageryError, NotFoundError
 from landshift.lake import Lake, read_table, write_table
 from landshift.legend import DEFAULT_LEGEND
 from landshift.planning import DEFAULT_TILES_PER_TASK
-from landshift.regions import RunLayout
 from landshift.requests import RunRequest
 
 if TYPE_CHECKING:
@@ -37,7 +36,9 @@ def find_imagery(request: RunRequest) -> list[str]:
 
 def validate_inputs(request: RunRequest) -> dict:
     """Check every input before any output is written; raise with the specific problem."""
+    from landshift.labels import check_label_codes
     from landshift.planning import inspect_scenes, intersect
+    from landshift.regions import check_replacement
     from landshift.registry import resolve_version
 
     lake = request.lake
@@ -53,6 +54,11 @@ def validate_inputs(request: RunRequest) -> dict:
         )
     if not lake.exists(request.prior_uri):
         raise NotFoundError(f"prior labels missing: {request.prior_uri}")
+    check_label_codes(lake.gdal_path(request.prior_uri), DEFAULT_LEGEND, request.region.prior_labels.code_map)
+    if request.region.is_manual:
+        check_replacement(
+            lake, request.layout.published, request.region, scenes, request.prior_uri, request.replace_existing
+        )
     version = resolve_version(lake, request.region.model_name, request.model_reference)
     log.info(
         "Inputs of %s %s: %d scene(s), prior %s, model %s version %s",
@@ -88,7 +94,14 @@ def plan(request: RunRequest, scenes: list[str], tiles_per_task: int = DEFAULT_T
     lake = request.lake
     tile_plan = plan_tiles(lake, scenes, request.grid, request.aoi_in_grid, tiles_per_task)
     write_table(lake, request.layout.tiles, tile_plan.tiles)
-    priors = aggregate_labels(lake.gdal_path(request.prior_uri), request.grid, DEFAULT_LEGEND, tile_plan.bounds)
+    priors = aggregate_labels(
+        lake.gdal_path(request.prior_uri),
+        request.grid,
+        DEFAULT_LEGEND,
+        tile_plan.bounds,
+        code_map=request.region.prior_labels.code_map,
+        check_codes=False,  # validate_inputs checked them
+    )
     write_table(lake, request.layout.priors, priors)
     return {
         **tile_plan.summary(),
@@ -159,7 +172,7 @@ def detect_change(request: RunRequest, rule: ChangeRule) -> dict:
 def previous_vintage(request: RunRequest) -> str | None:
     """The latest vintage of this region published before this one, if any."""
     lake = request.lake
-    region_root = RunLayout(request.lake_root, request.region.id, "").published.rstrip("/")
+    region_root = request.layout.published.rsplit("/", 1)[0]
     vintages = {
         uri[len(region_root) :].strip("/").split("/")[0] for uri in lake.list_files(region_root, "summary.json")
     }
@@ -193,7 +206,7 @@ def change_since_previous(request: RunRequest, scored: pd.DataFrame, rule: Chang
     previous = previous_vintage(request)
     if previous is None:
         return None
-    earlier = published_classes(request.lake, RunLayout(request.lake_root, request.region.id, previous).published)
+    earlier = published_classes(request.lake, request.with_vintage(previous).layout.published)
     changes = compare(scored, earlier, ChangeRule(rule.min_probability, 0.0))
     return {
         "previous_vintage": previous,
@@ -243,6 +256,7 @@ def publish(
     summary = {
         "region": request.region.id,
         "vintage": request.vintage,
+        "aoi": list(request.region.aoi) if request.region.aoi else None,
         "prior": {
             "source": request.region.prior_labels.source,
             "year": request.region.prior_labels.year,

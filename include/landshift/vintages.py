@@ -29,7 +29,7 @@ from typing import Any
 
 from landshift.errors import InputError, NotFoundError
 from landshift.lake import FileInfo, Lake, read_json
-from landshift.regions import Region, RunLayout, resolve_path
+from landshift.regions import DEFAULT_SCHEDULE, Region, RunLayout, resolve_path
 
 log = logging.getLogger(__name__)
 
@@ -343,9 +343,6 @@ def vintages_in_window(lake: Lake, region: Region, start: datetime, end: datetim
 
 def _naive_utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
-
-
-DEFAULT_SCHEDULE = "0 6 * * *"  # daily at 06:00 UTC: a region notices new imagery within a day
 
 
 def backfill_window(schedule: str | None, logical_date: datetime) -> tuple[datetime, datetime]:

@@ -39,8 +39,9 @@ class LandShiftLakeHook(BaseHook):
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
         """Labels for the connection form."""
-        labels = ("Storage account name", "Filesystem (container)", "Client ID (service principal)", "Account key")
-        return {"hidden_fields": ["port"], "relabeling": dict(zip(("host", "schema", "login", "password"), labels))}
+        relabeling = {"host": "Storage account name", "schema": "Filesystem (container)"}
+        relabeling |= {"login": "Client ID (service principal)", "password": "Account key, or client secret"}
+        return {"hidden_fields": ["port"], "relabeling": relabeling}
 
     def _lake_connection(self) -> tuple[Any, str, str, dict[str, Any]] | None:
         """(connection, account, filesystem, extra), or None without a connection (the local default)."""

@@ -19,11 +19,8 @@ def spark_python() -> str:
 
 
 class StageSparkSubmitOperator(SparkSubmitOperator):
-    """Submits a Spark stage with the arguments the library builds from the upstream task's state.
-
-    Arguments and lake credentials are added inside ``execute``: the credentials reach spark-submit
-    through its inherited environment only, never rendered fields, XCom, logs or the command line.
-    """
+    """Submits a Spark stage with the arguments the library builds from the upstream task's state;
+    lake credentials reach spark-submit only through its inherited environment (see execute)."""
 
     def __init__(self, *, pipeline_name: str, stage_name: str, state_task_id: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)

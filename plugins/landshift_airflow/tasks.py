@@ -1,10 +1,8 @@
 """The Airflow adapter: DAG run -> library request -> library stage -> XCom, one task per stage.
 
-The task graph is built from a library pipeline (:data:`landshift.pipeline.PIPELINES`): each task
-is fed the state the previous task returned (the request plus small results: URIs and counts); a
-Spark stage becomes a ``spark-submit``. LandShift's input errors fail a task at once (no retry);
-a vintage without imagery skips it. Heavy libraries are imported inside the task bodies.
-"""
+The task graph is built from a library pipeline (:data:`landshift.pipeline.PIPELINES`), each task
+fed the state the previous one returned; a Spark stage becomes a ``spark-submit``. Heavy libraries
+are imported inside the task bodies."""
 
 from __future__ import annotations
 
@@ -15,46 +13,33 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-DEFAULT_ARGS = {
-    "owner": "landshift",
-    "retries": 2,
-    "retry_delay": timedelta(minutes=1),
-    "execution_timeout": timedelta(hours=2),
-}
+DEFAULT_ARGS = dict(
+    owner="landshift", retries=2, retry_delay=timedelta(minutes=1), execution_timeout=timedelta(hours=2)
+)
 RequestBuilder = Callable[[dict, str], Any]  # (trigger facts, lake root) -> a library request
 
 
 def lake_root() -> str:
-    """The lake root: the ``landshift_lake`` connection (credentials exported to this task's
-    environment, masked) or ``LANDSHIFT_LAKE_ROOT``."""
+    """The lake root from the ``landshift_lake`` connection (credentials exported, masked) or the environment."""
     from landshift_airflow.lake_hook import LandShiftLakeHook
 
     return LandShiftLakeHook().export_to_environment()
 
 
 def change_params() -> dict:
-    """Params of the model and the change rule (defaults from the library's ChangeRule)."""
+    """Params of the model and the change rule (schemas and defaults from the library)."""
     from airflow.sdk import Param
 
-    from landshift.requests import ChangeRule
+    from landshift.requests import change_param_schemas
 
-    rule, share = ChangeRule(), {"type": "number", "minimum": 0, "maximum": 1}
-    return {
-        "model_ref": Param("", type=["null", "string"], title="Model version or alias", description="Empty: alias."),
-        "min_probability": Param(
-            rule.min_probability, **share, title="Change: min model probability", description="Model this sure."
-        ),
-        "min_prior_agreement": Param(
-            rule.min_prior_agreement, **share, title="Change: min prior label agreement", description="Clear prior."
-        ),
-    }
+    return {name: Param(**schema) for name, schema in change_param_schemas().items()}
 
 
 def run_library(function: Callable[[], Any]) -> Any:
-    """Call the library: its input errors fail the task without retries; no imagery skips it."""
+    """Call the library: bad input or models fail the task without retries; no imagery skips it."""
     from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-    from landshift.errors import LandShiftError, NoImageryError
+    from landshift.errors import LandShiftError, NoImageryError, is_retryable
 
     try:
         return function()
@@ -62,6 +47,8 @@ def run_library(function: Callable[[], Any]) -> Any:
         log.info("LandShift: %s: nothing to do", exc)
         raise AirflowSkipException(str(exc)) from exc
     except LandShiftError as exc:
+        if is_retryable(exc):  # a transient fault (a busy publish lock, a storage timeout): retry
+            raise
         raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
 
 
@@ -159,6 +146,19 @@ def pipeline_graph(
             after_spark >> state
             after_spark = None
     return state
+
+
+def invalid_region_graph(error: Any) -> None:
+    """The one task of a region whose file is invalid: it fails, naming the file and the field."""
+    from airflow.sdk import task
+
+    @task(task_id="region_file_error", retries=0)
+    def region_file_error() -> None:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        raise AirflowFailException(str(error))
+
+    region_file_error()
 
 
 def log_failure(context: dict[str, Any]) -> None:
