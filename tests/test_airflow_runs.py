@@ -94,9 +94,7 @@ def test_training_then_region_dag_publish_and_repeat_identically(airflow_env):
     dags_test(env, "landshift_train", {"region": "nd-pothole"})
     assert sorted(p.name for p in (lake / "models" / "landshift-mobilenetv2").iterdir()) == ["1", "aliases"]
     dags_test(env, "landshift_region_nd-pothole", {"vintage": "2020"})
-    second = digests(product)
-    assert first["landuse.tif"] == second["landuse.tif"]
-    assert first["change.tif"] == second["change.tif"]
+    assert digests(product) == first  # every published file, byte for byte
 
 
 def test_a_vintage_without_imagery_is_skipped_not_failed(airflow_env):
@@ -104,3 +102,44 @@ def test_a_vintage_without_imagery_is_skipped_not_failed(airflow_env):
     output = dags_test(env, "landshift_region_nd-pothole", {"vintage": "2011"})
     assert "no imagery for nd-pothole 2011" in output
     assert not (lake / "published" / "nd-pothole" / "2011").exists()
+
+
+REGION_DAG = "landshift_region_nd-pothole"
+
+
+def mtimes(root: Path) -> dict[str, int]:
+    return {str(p.relative_to(root)): p.stat().st_mtime_ns for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_a_scheduled_run_publishes_every_vintage_lacking_a_product_and_leaves_current_ones_untouched(airflow_env):
+    env, lake = airflow_env  # the first test published 2020 with model version 1
+    region_root = lake / "published" / "nd-pothole"
+    current_2020 = mtimes(region_root / "2020")
+    assert current_2020, "the first test should have published 2020"
+    output = dags_test(env, REGION_DAG, {})
+    with_imagery = sorted(p.name for p in (lake / "raw" / "imagery" / "nd-pothole").iterdir())
+    assert len(with_imagery) == 10
+    assert "9 of 10 vintages with imagery to publish" in output
+    assert sorted(p.name for p in region_root.iterdir() if p.is_dir()) == with_imagery
+    assert mtimes(region_root / "2020") == current_2020  # not republished, not touched
+    for vintage in with_imagery:
+        summary = json.loads((region_root / vintage / "summary.json").read_text())
+        assert summary["inputs"]["fingerprint"]["model"] == {"name": "landshift-mobilenetv2", "version": "1"}
+
+
+def test_nothing_new_means_no_spark_job_and_a_replaced_scene_republishes_only_its_vintage(airflow_env):
+    env, lake = airflow_env
+    region_root = lake / "published" / "nd-pothole"
+    before = mtimes(region_root)
+    output = dags_test(env, REGION_DAG, {})
+    assert "all 10 vintages with imagery are current" in output
+    assert "spark-submit" not in output  # the scoring task never ran
+    assert mtimes(region_root) == before
+
+    scene = next((lake / "raw" / "imagery" / "nd-pothole" / "2016").glob("*.tif"))
+    scene.write_bytes(scene.read_bytes())  # re-delivered: same bytes, a new file version
+    output = dags_test(env, REGION_DAG, {})
+    assert "1 of 10 vintages with imagery to publish" in output and "2016 (imagery changed)" in output
+    after = mtimes(region_root)
+    changed = {name.split("/")[0] for name in after if after[name] != before.get(name)}
+    assert changed <= {"2016", "collection.json"} and "2016" in changed
