@@ -98,6 +98,7 @@ def run_stage_task(pipeline_name: str, stage_name: str, state: dict) -> dict:
     from landshift.pipeline import PIPELINES, run_stage
 
     pipeline = PIPELINES[pipeline_name]
+    lake_root()  # every task runs in its own process: the lake connection's credentials, again
     request = run_library(lambda: pipeline.request_from_dict(state["request"]))
     result = run_library(lambda: run_stage(pipeline.stage(stage_name), request, state))
     log.info("LandShift %s done: %s", stage_name, {k: v for k, v in result.items() if k not in state})
