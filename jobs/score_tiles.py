@@ -12,6 +12,7 @@ import json
 import logging
 import sys
 
+from landshift.adls import carry_credentials
 from landshift.model import PRECISIONS
 from landshift.scoring import DEFAULT_BATCH_SIZE, ScoringConfig, run_scoring
 
@@ -39,7 +40,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def config_from(args: argparse.Namespace) -> ScoringConfig:
     """The worker configuration for the parsed arguments."""
     return ScoringConfig(
-        lake_root=args.lake_root,
+        lake_root=carry_credentials(args.lake_root),  # executors get the driver's lake credentials
         model_name=args.model_name,
         model_version=args.model_version,
         crs=args.crs,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
@@ -43,12 +44,27 @@ def xcom_args(source_task: str, flags: dict[str, str]) -> list[str]:
     return args
 
 
+def deployment_conf() -> dict[str, str]:
+    """The deployment's own Spark settings: the JSON object in ``LANDSHIFT_SPARK_CONF`` (e.g. executor
+    sizes, ``spark.task.resource.gpu.amount``, Kubernetes or YARN settings), over the profile's."""
+    import json
+
+    raw = os.environ.get("LANDSHIFT_SPARK_CONF", "").strip()
+    conf = json.loads(raw) if raw else {}
+    if not isinstance(conf, dict):
+        raise ValueError("LANDSHIFT_SPARK_CONF must be a JSON object of Spark settings")
+    return {str(key): str(value) for key, value in conf.items()}
+
+
 def spark_conf(extra: dict[str, str] | None = None) -> dict[str, str]:
-    """Spark configuration for the current profile (cpu or gpu)."""
+    """Spark configuration for the current profile (cpu or gpu) and the deployment."""
     conf = {**CPU_CONF, "spark.pyspark.python": spark_python(), "spark.pyspark.driver.python": spark_python()}
     if spark_profile() == "gpu":
         conf.update(GPU_CONF)
-    return {**conf, **(extra or {})}
+    deployment = deployment_conf()
+    if spark_profile() != "gpu":  # GPU shares only mean something on the gpu profile
+        deployment = {k: v for k, v in deployment.items() if ".resource.gpu." not in k}
+    return {**conf, **deployment, **(extra or {})}
 
 
 def job_kwargs(job: str, application_args: list[Any], **overrides: Any) -> dict[str, Any]:
