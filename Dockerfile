@@ -23,8 +23,9 @@ ENV JAVA_HOME=/opt/java \
     TF_CPP_MIN_LOG_LEVEL=2
 WORKDIR /opt/landshift
 COPY requirements.txt requirements-gpu.txt ./
-# psycopg2 talks to the Postgres metadatabase; pyspark is re-pinned as the Makefile does.
-RUN pip install -r requirements.txt psycopg2-binary==2.9.13 \
+# psycopg2 and asyncpg talk to the Postgres metadatabase (pins as in requirements-dev.txt, which
+# the cluster test runs with); pyspark is re-pinned as the Makefile does.
+RUN pip install -r requirements.txt psycopg2-binary==2.9.13 asyncpg==0.32.0 \
     && PYSPARK_PIN="$(sed -n 's/^pyspark==//p' requirements.txt)" \
     && pip install --force-reinstall --no-deps "pyspark==${PYSPARK_PIN}" \
     && python -c "import pyspark, sys; sys.exit(pyspark.__version__ != '${PYSPARK_PIN}')" \

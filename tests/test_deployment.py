@@ -63,6 +63,9 @@ def test_the_dockerfile_sets_up_the_image_as_the_makefile_does():
     assert "openjdk-17" in dockerfile
     assert "sed -n 's/^pyspark==//p' requirements.txt" in dockerfile and "s/^pyspark==//p" in makefile
     assert "--force-reinstall --no-deps" in dockerfile
+    dev_pins = (REPO_ROOT / "requirements-dev.txt").read_text().split()
+    for driver in ("psycopg2-binary", "asyncpg"):  # the Postgres drivers the cluster test runs with
+        assert next(pin for pin in dev_pins if pin.startswith(f"{driver}==")) in dockerfile
     assert "PYTHONPATH=/opt/landshift/plugins:/opt/landshift/include" in dockerfile
     assert re.search(r"^FROM base AS gpu$", dockerfile, re.M) and "requirements-gpu.txt" in dockerfile
 

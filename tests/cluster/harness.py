@@ -89,7 +89,8 @@ class Deployment:
     def __post_init__(self) -> None:
         self.home = self.root / "airflow-home"
         self.logs = self.root / "logs"
-        self.home.mkdir(parents=True, exist_ok=True)
+        for folder in (self.home / "logs", self.root / "local-lake"):  # the compose volumes
+            folder.mkdir(parents=True, exist_ok=True)
         self.logs.mkdir(parents=True, exist_ok=True)
         self.ports = {name: free_port() for name in ("postgres", "api", "master", "master_ui")}
         self.worker_ui_ports = [free_port() for _ in range(SPARK_WORKERS)]
@@ -218,7 +219,6 @@ class Deployment:
     def run_init(self) -> subprocess.CompletedProcess:
         """The airflow-init service's command: migrate, pool, connections."""
         service = compose.service(self.compose, "airflow-init", self.mapping)
-        service.argv[-1] = service.argv[-1].replace("chown -R 50000:0 /opt/airflow/logs /lake\n", "")
         return subprocess.run(
             service.argv,
             env=self.airflow_environment(service),
@@ -244,7 +244,7 @@ class Deployment:
     def spark_argv(self, name: str, ports: dict[str, int]) -> compose.LocalService:
         service = compose.service(self.compose, name, self.mapping)
         argv = []
-        for previous, part in zip(["", *service.argv], service.argv, strict=True):
+        for previous, part in zip(["", *service.argv[:-1]], service.argv, strict=True):
             if previous in ("--port", "--webui-port") and part in ports:
                 part = str(ports[part])
             argv.append("127.0.0.1" if part == "spark-master" else part)
