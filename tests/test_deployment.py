@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -79,3 +80,33 @@ def test_the_readme_documents_every_service_profile_and_variable():
     missing += [name for name in read_env_file(ENV_EXAMPLE) if f"`{name}`" not in section]
     assert missing == []
     assert "--profile gpu" in section
+
+
+def test_lake_credentials_travel_to_executors_inside_the_pickled_closure():
+    from pyspark import cloudpickle
+
+    from landshift.adls import carry_credentials
+    from landshift.scoring import ScoringConfig
+
+    root = "abfss://fs@acct.dfs.core.windows.net/lake"
+    driver_env = {"AZURE_STORAGE_ACCOUNT_NAME": "acct", "AZURE_STORAGE_ACCOUNT_KEY": "s3cret-key"}
+    carried = carry_credentials(root, driver_env)
+    assert carried == root and repr(carried) == repr(root) and f"{carried}" == root
+    assert carry_credentials("/local/lake", driver_env) == "/local/lake"
+    assert type(carry_credentials(root, {})) is str  # nothing to carry: the plain root
+    config = ScoringConfig(carried, "m", "1", "EPSG:26914", 224.0)
+    # An executor's Python worker: a fresh process with no lake settings unpickles the closure.
+    executor = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import os, pickle, sys; config = pickle.loads(sys.stdin.buffer.read()); "
+            "print(type(config.lake_root).__name__, config.lake_root, os.environ['AZURE_STORAGE_ACCOUNT_KEY'])",
+        ],
+        input=cloudpickle.dumps(config),
+        capture_output=True,
+        env={k: v for k, v in os.environ.items() if not k.startswith("AZURE_")},
+        timeout=120,
+    )
+    assert executor.returncode == 0, executor.stderr.decode()[-2000:]
+    assert executor.stdout.decode().split() == ["str", root, "s3cret-key"]
