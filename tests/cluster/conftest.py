@@ -11,6 +11,7 @@ import atexit
 import base64
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -102,9 +103,11 @@ def lake(lake_settings: dict[str, str], lake_root: str):
 
 
 @pytest.fixture(scope="session")
-def deployment(tmp_path_factory, lake_settings: dict[str, str], lake_root: str, account_key: str):
+def deployment(lake_settings: dict[str, str], lake_root: str, account_key: str):
     """The lake prepared (seeded, model trained, embedded reference run) and every service running."""
-    root = tmp_path_factory.mktemp("landshift-cluster")
+    root = REPO_ROOT / ".cache" / "cluster-test"  # kept after the run, for its logs (git-ignored)
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True)
     deployment = Deployment(root, lake_settings)
     atexit.register(deployment.stop)
     reference = root / "reference"

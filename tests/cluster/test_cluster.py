@@ -80,8 +80,13 @@ def reference_rasters(deployment: Deployment, lake, lake_root: str) -> dict[str,
 def run_to_end(api: AirflowApi, run_id: str, timeout_s: float = 1200) -> dict:
     run = api.wait_run(REGION_DAG, run_id, timeout_s=timeout_s)
     if run["state"] != "success":
-        states = {t: ti["state"] for t, ti in api.task_instances(REGION_DAG, run_id).items()}
-        logs = {t: api.task_log(REGION_DAG, run_id, t)[-3000:] for t, s in states.items() if s != "success"}
+        instances = api.task_instances(REGION_DAG, run_id)
+        states = {t: ti["state"] for t, ti in instances.items()}
+        logs = {
+            t: api.task_log(REGION_DAG, run_id, t, ti["try_number"])[-4000:]
+            for t, ti in instances.items()
+            if ti["state"] == "failed" and ti["try_number"]
+        }
         pytest.fail(f"run {run_id} ended {run['state']}: {states}\n{logs}")
     return run
 
