@@ -53,6 +53,7 @@ def _region(raw: dict):
 def _request(run: dict):
     from landshift.stages import RunRequest
 
+    lake_root()  # every task is its own process: export the lake connection's credentials here too
     return RunRequest(run["lake_root"], _region(run["region"]), run["vintage"], run["model_ref"])
 
 
