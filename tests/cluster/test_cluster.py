@@ -25,6 +25,7 @@ from e2e.helpers import AirflowApi, session_members, wait_for
 from cluster.harness import REGION_DAG, TIMINGS, Deployment, Timer
 from landshift.regions import RunLayout
 
+pytestmark = pytest.mark.cluster
 CONF = {"vintage": "2020"}
 PRODUCT_RASTERS = ("landuse.tif", "change.tif")
 
