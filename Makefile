@@ -21,7 +21,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONUNBUFFERED := 1
 export SPARK_LOCAL_IP := 127.0.0.1
 
-.PHONY: demo test test-all lint evaluate bench e2e airflow-init seed clean
+.PHONY: demo test test-all lint evaluate bench e2e cluster-test airflow-init seed clean
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -69,6 +69,10 @@ bench: $(BIN)/.installed
 e2e: airflow-init
 	bash tests/e2e/install_browser.sh
 	$(BIN)/python -m pytest -q -m e2e tests/e2e
+
+# The compose deployment without Docker: Postgres, Airflow's four components and a Spark cluster.
+cluster-test: $(BIN)/.installed
+	$(BIN)/python -m pytest -q -m cluster tests/cluster $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(AIRFLOW_HOME) lake bench/out

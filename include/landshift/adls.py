@@ -333,6 +333,45 @@ def spark_conf(root: str, settings: AdlsSettings | None = None, with_secrets: bo
     return {f"{prefix}.account.auth.type.{host}": "OAuth", f"{prefix}.account.oauth.provider.type.{host}": ABFS_MSI}
 
 
+# -- executors -------------------------------------------------------------------------------------
+class _CarriedRoot(str):
+    """A lake root that, unpickled in a Spark executor's Python worker, brings the driver's credentials.
+
+    It pickles to ``(_restore_root, (root, environment))``: the credentials travel inside the task
+    closure (Spark ships closures to executors itself), never on a command line, in the Spark conf,
+    in rendered fields, XCom or logs; ``repr`` and ``str`` show the root only.
+    """
+
+    _environment: dict[str, str]
+
+    def __reduce__(self):
+        return (_restore_root, (str(self), self._environment))
+
+
+def _restore_root(root: str, environment: dict[str, str]) -> str:
+    """Unpickling side of :class:`_CarriedRoot`: export the lake credentials to this process."""
+    for name, value in environment.items():
+        os.environ.setdefault(name, value)  # a worker's own settings win over the driver's
+    return root
+
+
+def carry_credentials(root: str, env: Mapping[str, str] | None = None) -> str:
+    """``root``, carrying this process's lake settings to the Spark executors its closures reach.
+
+    Call it on the driver (which got the credentials from the Airflow connection, see
+    ``LakeAwareSparkSubmitOperator``) for the root the executors open. Local lakes and drivers with
+    no lake settings in their environment get the plain root back.
+    """
+    if not root.startswith("abfss://"):
+        return root
+    environment = AdlsSettings.from_env(env).to_env()
+    if not environment:
+        return root
+    carried = _CarriedRoot(root)
+    carried._environment = environment
+    return carried
+
+
 # -- the lake ---------------------------------------------------------------------------------------
 _clients: dict[tuple, Any] = {}
 _clients_lock = threading.Lock()

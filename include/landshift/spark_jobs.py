@@ -56,8 +56,10 @@ def scoring_config(argv: list[str]) -> tuple[ScoringConfig, str, str]:
         raise JobUsageError("give --model-name and --model-version, or --spec")
     if args.spec and not (args.features or args.augment):
         raise JobUsageError("--spec featurizes only; add --features or use a registered model")
+    from landshift.adls import carry_credentials
+
     config = ScoringConfig(
-        lake_root=args.lake_root,
+        lake_root=carry_credentials(args.lake_root),  # executors get the driver's lake credentials
         model_name=args.model_name,
         model_version=args.model_version,
         crs=args.crs,
@@ -125,12 +127,28 @@ GPU_CONF: dict[str, str] = {
 }
 
 
+def deployment_conf(env: Mapping[str, str]) -> dict[str, str]:
+    """The deployment's own Spark settings: the JSON object in ``LANDSHIFT_SPARK_CONF`` (executor
+    sizes, ``spark.task.resource.gpu.amount``, Kubernetes or YARN settings)."""
+    raw = env.get("LANDSHIFT_SPARK_CONF", "").strip()
+    try:
+        conf = json.loads(raw) if raw else {}
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"LANDSHIFT_SPARK_CONF is not JSON: {exc}") from exc
+    if not isinstance(conf, dict):
+        raise ValueError("LANDSHIFT_SPARK_CONF must be a JSON object of Spark settings")
+    return {str(key): str(value) for key, value in conf.items()}
+
+
 def submit_conf(env: Mapping[str, str], python: str, jobs_dir: str) -> dict[str, str]:
-    """Spark configuration of LandShift's jobs for the deployment's profile (cpu or gpu)."""
+    """Spark configuration of LandShift's jobs: the profile's (cpu or gpu), then the deployment's."""
     conf = {**CPU_CONF, "spark.pyspark.python": python, "spark.pyspark.driver.python": python}
+    deployment = deployment_conf(env)
     if spark_profile(env) == "gpu":
         conf |= {**GPU_CONF, "spark.executor.resource.gpu.discoveryScript": f"{jobs_dir}/gpu_discovery.sh"}
-    return conf
+    else:  # GPU shares only mean something on the gpu profile
+        deployment = {key: value for key, value in deployment.items() if ".resource.gpu." not in key}
+    return {**conf, **deployment}
 
 
 def spark_profile(env: Mapping[str, str]) -> str:

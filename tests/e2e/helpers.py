@@ -339,12 +339,12 @@ class AirflowApi:
         listed = self.get(f"dags/{dag_id}/dagRuns/{run_id}/taskInstances", params={"limit": 100})
         return {ti["task_id"]: ti for ti in listed["task_instances"]}
 
-    def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int = 1) -> str:
-        """The full log of one try of a task, as text."""
+    def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int = 1, map_index: int = -1) -> str:
+        """The full log of one try of a task (``map_index`` for a mapped one), as text."""
         body = self.request(
             "GET",
             f"dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{try_number}",
-            params={"full_content": "true"},
+            params={"full_content": "true", "map_index": map_index},
             headers={"Accept": "application/json"},
         )
         if isinstance(body, str):

@@ -1,0 +1,50 @@
+"""Seed the cluster test's ADLS lake, train the model on it, and run the embedded path as reference.
+
+Usage: python tests/cluster/prepare_lake.py SHARED_DATA LAKE_ROOT REFERENCE_DIR
+Runs in its own process (local[2] Spark, credentials from the environment, as tests/adls_double/
+pipeline_run.py) and writes the embedded product's predictions and change tables to REFERENCE_DIR.
+Prints one JSON line: {"digests": {file: sha256}}.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from pyspark.sql import SparkSession
+
+from adls_double.pipeline_run import run_pipeline
+from landshift.lake import open_lake, read_table
+from landshift.regions import RunLayout
+
+
+def main(argv: list[str]) -> int:
+    """Seed, train, run the embedded path; save its tables."""
+    shared_data, lake_root, reference = Path(argv[0]), argv[1], Path(argv[2])
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    spark = (
+        SparkSession.builder.master("local[2]")
+        .appName("landshift-cluster-reference")
+        .config("spark.ui.enabled", "false")
+        .config("spark.driver.host", "127.0.0.1")
+        .getOrCreate()
+    )
+    try:
+        digests = run_pipeline(spark, shared_data, lake_root)
+    finally:
+        spark.stop()
+    lake = open_lake(lake_root)
+    layout = RunLayout(lake.root, "nd-pothole", "2020")
+    reference.mkdir(parents=True, exist_ok=True)
+    read_table(lake, layout.predictions).to_parquet(reference / "predictions.parquet")
+    read_table(lake, layout.changes).to_parquet(reference / "changes.parquet")
+    print(json.dumps({"digests": digests}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
