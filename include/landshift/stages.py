@@ -108,14 +108,14 @@ def imagery_crs(imagery_uri: str) -> str:
 
 def validate_inputs(request: RunRequest) -> dict:
     """Check every input before any output is written; raise with the specific problem."""
-    from landshift.planning import inspect_scenes, intersect
+    from landshift.planning import inspect_scenes, intersect, write_scene_infos
     from landshift.registry import resolve_version
 
     lake = request.lake
     scenes = find_imagery(request)
     if not scenes:
         raise NotFoundError(f"no imagery for {request.region.id} {request.vintage} under {request.imagery_uri}")
-    infos = inspect_scenes(lake, scenes, request.grid)
+    infos = inspect_scenes(lake, scenes, request.grid)  # deep: blocks checked, radiometry kept for plan
     aoi = request.aoi_in_grid
     if aoi is not None and not any(intersect(aoi, info.footprint) for info in infos):
         raise InputError(
@@ -125,6 +125,7 @@ def validate_inputs(request: RunRequest) -> dict:
     if not lake.exists(request.prior_uri):
         raise NotFoundError(f"prior labels missing: {request.prior_uri}")
     version = resolve_version(lake, request.region.model_name, request.model_reference)
+    write_scene_infos(lake, scene_infos_uri(request), infos)
     log.info(
         "Inputs of %s %s: %d scene(s), prior %s, model %s version %s",
         request.region.id,
@@ -142,13 +143,25 @@ def validate_inputs(request: RunRequest) -> dict:
     }
 
 
+def scene_infos_uri(request: RunRequest) -> str:
+    """Where validation keeps the scenes it inspected, for plan to reuse."""
+    return f"{request.layout.work}/scenes.json"
+
+
 def plan(request: RunRequest, scenes: list[str], tiles_per_task: int = DEFAULT_TILES_PER_TASK) -> dict:
-    """Plan tiles on the grid and aggregate the prior labels to them; write both tables."""
+    """Plan tiles on the grid and aggregate the prior labels to them; write both tables.
+
+    The scenes validation inspected are reused (read from the run's work folder); they are
+    inspected again only when that record is missing or lists other scenes.
+    """
     from landshift.labels import aggregate_labels
-    from landshift.planning import plan_tiles
+    from landshift.planning import plan_tiles, read_scene_infos
 
     lake = request.lake
-    tile_plan = plan_tiles(lake, scenes, request.grid, request.aoi_in_grid, tiles_per_task)
+    infos = read_scene_infos(lake, scene_infos_uri(request)) if lake.exists(scene_infos_uri(request)) else None
+    if infos is not None and [info.uri for info in infos] != list(scenes):
+        infos = None
+    tile_plan = plan_tiles(lake, scenes, request.grid, request.aoi_in_grid, tiles_per_task, scenes=infos)
     write_table(lake, request.layout.tiles, tile_plan.tiles)
     priors = aggregate_labels(lake.gdal_path(request.prior_uri), request.grid, DEFAULT_LEGEND, tile_plan.bounds)
     write_table(lake, request.layout.priors, priors)
