@@ -94,7 +94,15 @@ def build_quarter_quad(scene_5m: Path, texture_sample: Path, out_dir: Path, widt
         "photometric": "RGB",
         "alpha": "unspecified",
     }
-    mem_profile = {"driver": "MEM", "width": base.shape[2], "height": base.shape[1], "count": 4, "dtype": "uint8"}
+    mem_profile = {
+        "driver": "MEM",
+        "width": base.shape[2],
+        "height": base.shape[1],
+        "count": 4,
+        "dtype": "uint8",
+        "crs": crs,
+        "transform": Affine(5.0, 0, west, 0, -5.0, north),
+    }
     with rasterio.open("", "w+", **mem_profile) as coarse, rasterio.open(plain, "w", **profile) as out:
         coarse.write(base)
         for row0 in range(0, height, STRIP_ROWS):
@@ -128,20 +136,16 @@ def tile_cells(tiles: pd.DataFrame, grid) -> list:
     return [grid.tile(int(c), int(r)) for c, r in zip(tiles["col"], tiles["row"], strict=True)]
 
 
-def landshift_reads(path: str, cells: list, size_px: int, resampling: str) -> float:
-    """tiles/s of ``read_tiles`` in scoring's 64-tile batches."""
-    import rasterio
-
+def landshift_reads(path: str, cells: list, size_px: int, resampling: str, crs: str = "EPSG:26914") -> float:
+    """tiles/s of opening the scene and ``read_tiles`` in scoring's 64-tile batches (one task)."""
     from landshift.grid import TileGrid
     from landshift.imagery import open_on_grid, read_tiles
 
-    with rasterio.open(path) as probe:
-        crs = probe.crs.to_string()
+    started = time.perf_counter()
     with open_on_grid(path, TileGrid(crs, cells[0].size_m)) as src:
-        started = time.perf_counter()
         for start in range(0, len(cells), 64):
             read_tiles(src, cells[start : start + 64], size_px, resampling=resampling)
-        return len(cells) / (time.perf_counter() - started)
+    return len(cells) / (time.perf_counter() - started)
 
 
 def raw_reads(path: str, cells: list, size_px: int, resampling: str) -> float:
@@ -150,12 +154,12 @@ def raw_reads(path: str, cells: list, size_px: int, resampling: str) -> float:
     from rasterio.enums import Resampling
     from rasterio.windows import from_bounds
 
+    started = time.perf_counter()
     with rasterio.open(path) as src:
-        started = time.perf_counter()
         for cell in cells:
             window = from_bounds(*cell.bounds, transform=src.transform)
             src.read(window=window, out_shape=(src.count, size_px, size_px), resampling=Resampling[resampling])
-        return len(cells) / (time.perf_counter() - started)
+    return len(cells) / (time.perf_counter() - started)
 
 
 def read_pair(path: str, cells: list, size_px: int, resampling: str, repeats: int = 2) -> tuple[float, float]:
@@ -202,7 +206,12 @@ print(json.dumps(landshift_reads(sys.argv[2], cells, int(sys.argv[4]), sys.argv[
 
 
 def read_in_subprocess(path: str, cells: list, size_px: int, resampling: str, env: dict[str, str]) -> float:
-    """tiles/s of ``landshift_reads`` in a fresh process (cold GDAL caches) with ``env`` set."""
+    """tiles/s of ``landshift_reads`` in a fresh process (cold GDAL caches) with ``env`` set,
+    best of two processes."""
+    return max(_read_in_subprocess(path, cells, size_px, resampling, env) for _ in range(2))
+
+
+def _read_in_subprocess(path: str, cells: list, size_px: int, resampling: str, env: dict[str, str]) -> float:
     script = _READ_SCRIPT.format(bench=str(BENCH_DIR))
     cell_args = json.dumps([[c.col, c.row, c.size_m] for c in cells])
     result = subprocess.run(
@@ -244,6 +253,8 @@ def lake_reads(files: dict[str, str], cells: list, size_px: int, resampling: str
             out["local_tiles_per_second"][name] = round(local, 1)
             figures = {}
             for variant, change in LAKE_VARIANTS.items():
+                if name != "cog" and variant not in ("gdal_defaults", "landshift_defaults"):
+                    continue  # the settings are compared on the recommended form only
                 env = dict(credentials) if change is None else {**landshift, **change}
                 env.setdefault("GDAL_DISABLE_READDIR_ON_OPEN", "EMPTY_DIR")
                 figures[variant] = round(
@@ -302,6 +313,7 @@ if args["legacy"]:
     import importlib.util
     spec = importlib.util.spec_from_file_location("legacy_planning", args["legacy"])
     legacy = importlib.util.module_from_spec(spec)
+    sys.modules["legacy_planning"] = legacy
     spec.loader.exec_module(legacy)
     plan = legacy.plan_tiles(lake, args["scenes"], grid, None, 256)
 else:

@@ -359,7 +359,7 @@ def at_0p6m_and_scale(lake, spark, config, grid, tmp: Path, args) -> dict:
         }
         if not cells_for_lake:
             middle = len(cells) // 2
-            cells_for_lake = cells[max(0, middle - 64) : middle + 64]
+            cells_for_lake = cells[max(0, middle - 128) : middle + 128]  # one task's worth
     results = {
         "read_vs_raw_0p6m": {**read_ratio, "recommended": RECOMMENDED_FORM},
         "pipeline_vs_bare_0p6m": {**pipeline_ratio, "recommended": RECOMMENDED_FORM},
@@ -474,6 +474,7 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     logging.getLogger("py4j").setLevel(logging.WARNING)  # its connection chatter
+    logging.getLogger("azure").setLevel(logging.WARNING)  # every HTTP request and response header
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
