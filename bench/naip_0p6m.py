@@ -302,28 +302,39 @@ def scene_copies(scenes: list[Path], out_dir: Path, count: int) -> list[str]:
 
 
 _PLAN_SCRIPT = """
-import json, resource, sys, time
+import json, sys, time
 args = json.loads(sys.argv[1])
 from landshift.grid import TileGrid
 from landshift.lake import LocalLake, write_table
-grid = TileGrid(args["crs"], 224)
-lake = LocalLake(args["lake"])
-started = time.perf_counter()
+from landshift.planning import inspect_scenes, plan_tiles
 if args["legacy"]:
     import importlib.util
     spec = importlib.util.spec_from_file_location("legacy_planning", args["legacy"])
     legacy = importlib.util.module_from_spec(spec)
     sys.modules["legacy_planning"] = legacy
     spec.loader.exec_module(legacy)
+
+
+def high_water_mb():
+    # VmHWM: this process's own peak (ru_maxrss would carry the forking parent's across exec).
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+
+
+grid = TileGrid(args["crs"], 224)
+lake = LocalLake(args["lake"])
+before = high_water_mb()
+started = time.perf_counter()
+if args["legacy"]:
     plan = legacy.plan_tiles(lake, args["scenes"], grid, None, 256)
 else:
-    from landshift.planning import inspect_scenes, plan_tiles
     infos = inspect_scenes(lake, args["scenes"], grid, workers=args["workers"])
     plan = plan_tiles(lake, args["scenes"], grid, None, 256, scenes=infos)
 write_table(lake, args["out"], plan.tiles)
 seconds = time.perf_counter() - started
-print(json.dumps({"seconds": seconds, "tiles": len(plan.tiles),
-                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+print(json.dumps({"seconds": seconds, "tiles": len(plan.tiles), "peak_rss_mb": high_water_mb(),
+                  "rss_before_mb": before}))
 """
 
 
