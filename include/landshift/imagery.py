@@ -397,6 +397,26 @@ def _masked_by_nodata_only(src: rasterio.io.DatasetReaderBase, bands: tuple[int,
     return all(set(src.mask_flag_enums[band - 1]) <= plain for band in bands)
 
 
+def uint8_percentiles(values: np.ndarray, quantiles: tuple[float, ...]) -> list[float]:
+    """``np.percentile(values, q)`` (linear method) for each q, bit for bit, from a histogram:
+    uint8 values need no sort (about 10 times faster on a scene's million pixels)."""
+    if values.dtype != np.uint8:
+        return [float(np.percentile(values, q)) for q in quantiles]
+    cumulative = np.cumsum(np.bincount(values.ravel(), minlength=256))
+    last = int(cumulative[-1]) - 1
+    out = []
+    for q in quantiles:
+        rank = q / 100.0 * last
+        below = int(np.floor(rank))
+        above = min(below + 1, last)
+        low = float(np.searchsorted(cumulative, below, side="right"))
+        high = float(np.searchsorted(cumulative, above, side="right"))
+        t = rank - below
+        # numpy's _lerp: a + (b - a) t below t = 0.5, b - (b - a)(1 - t) from it.
+        out.append(high - (high - low) * (1 - t) if t >= 0.5 else low + (high - low) * t)
+    return out
+
+
 def otsu_threshold(values: np.ndarray, bins: int = 256) -> float:
     """The threshold that best splits ``values`` into two classes (Otsu's method)."""
     counts, edges = np.histogram(values, bins=bins)
@@ -452,9 +472,7 @@ def radiometry(path: str, pixels: np.ndarray, nodata: float) -> list[float]:
     if not valid.any():
         raise InputError(f"{path}: holds no valid pixels")
     percentiles = [
-        value
-        for band in pixels[:REQUIRED_BAND_COUNT]
-        for value in (float(np.percentile(band[valid], 2.0)), float(np.percentile(band[valid], 98.0)))
+        value for band in pixels[:REQUIRED_BAND_COUNT] for value in uint8_percentiles(band[valid], (2.0, 98.0))
     ]
     green, nir = pixels[1][valid].astype(np.float64), pixels[3][valid].astype(np.float64)
     ndwi = (green - nir) / np.maximum(green + nir, 1.0)
