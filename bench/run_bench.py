@@ -511,10 +511,12 @@ def main(argv: list[str]) -> int:
         config = ScoringConfig(lake.root, MODEL, version, "EPSG:26914", 224.0)
         out = lake.uri("bench", "scored")
         at_scale = at_0p6m_and_scale(lake, spark, config, grid, Path(tmp), args)
-        if args.only == "0p6m":
+        if args.only == "0p6m":  # the other figures are kept from the last full run in --out
             spark.stop()
             at_scale.update(cold_start_figures(lake, version, scene))
-            results.update(at_scale)
+            at_scale["state_projection"] = state_projection(at_scale, float("inf"))
+            previous = json.loads(Path(args.out).read_text()) if Path(args.out).exists() else {}
+            results = {**previous, **results, "inputs": previous.get("inputs", results["inputs"]), **at_scale}
             Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
             print(json.dumps(at_scale, indent=2))
             return 0
