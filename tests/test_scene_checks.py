@@ -94,3 +94,15 @@ def test_corrupt_not_a_raster_is_refused(tmp_path):
         handle.write(b"not a tiff")
     with pytest.raises(InputError, match=r"bad\.tif: not a readable raster"):
         inspect_scene(str(path), GRID, deep=True)
+
+
+def test_corrupt_label_raster_is_refused_naming_the_file(tmp_path):
+    from landshift.imagery import check_raster_file
+
+    path = _tiled_scene(tmp_path / "labels.tif")
+    assert check_raster_file(str(path)) == 16
+    offset, _ = _block_extent(path, 3, 3)
+    with open(path, "r+b") as handle:
+        handle.truncate(offset + 1)
+    with pytest.raises(InputError, match=r"labels\.tif: truncated"):
+        check_raster_file(str(path))

@@ -128,6 +128,16 @@ def inspect_scene(
     return SceneInfo(**{**info.__dict__, "stats": tuple(stats)})
 
 
+def check_raster_file(path: str, sample_blocks: int | None = DEEP_CHECK_SAMPLE_BLOCKS) -> int:
+    """The deep check of any raster (a label raster as well as a scene): InputError naming the
+    file (and the block) when it is unreadable, truncated or holds a corrupt block."""
+    try:
+        with rasterio.open(path) as src:
+            return check_blocks(src, path, sample_blocks)
+    except RasterioIOError as exc:
+        raise InputError(f"{path}: not a readable raster (corrupt or missing): {exc}") from exc
+
+
 def check_blocks(src: rasterio.DatasetReader, path: str, sample_blocks: int | None = DEEP_CHECK_SAMPLE_BLOCKS) -> int:
     """Decode blocks of a raster to find truncation and corrupt blocks before any job reads it.
 

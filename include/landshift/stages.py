@@ -108,6 +108,7 @@ def imagery_crs(imagery_uri: str) -> str:
 
 def validate_inputs(request: RunRequest) -> dict:
     """Check every input before any output is written; raise with the specific problem."""
+    from landshift.imagery import check_raster_file
     from landshift.planning import inspect_scenes, intersect, write_scene_infos
     from landshift.registry import resolve_version
 
@@ -124,6 +125,7 @@ def validate_inputs(request: RunRequest) -> dict:
         )
     if not lake.exists(request.prior_uri):
         raise NotFoundError(f"prior labels missing: {request.prior_uri}")
+    check_raster_file(lake.gdal_path(request.prior_uri))  # truncation, corrupt blocks
     version = resolve_version(lake, request.region.model_name, request.model_reference)
     write_scene_infos(lake, scene_infos_uri(request), infos)
     log.info(
