@@ -422,3 +422,92 @@ def cold_start(lake_root: str, scenes: list[str], model: str, version: str, spar
     if result.returncode:
         raise RuntimeError(f"cold-start subprocess failed: {result.stderr[-3000:]}")
     return {k: round(v, 2) for k, v in json.loads(result.stdout.strip().splitlines()[-1]).items()}
+
+
+# -- README tables ----------------------------------------------------------------------------------
+LAKE_SETTING_NOTES = {
+    "gdal_defaults": "GDAL's own defaults (credentials only)",
+    "landshift_defaults": "`adls.GDAL_DEFAULTS`: VSI cache on, 512 MB block cache, multi-range and merged ranges, "
+    "no directory listing on open",
+    "chunk_size_1mb": "+ `CPL_VSIL_CURL_CHUNK_SIZE=1MB` (default 16 KB)",
+    "multirange_serial": "+ `GDAL_HTTP_MULTIRANGE=SERIAL` (ranges one after another)",
+    "multirange_single_get": "+ `GDAL_HTTP_MULTIRANGE=SINGLE_GET` (one GET spanning the ranges)",
+    "http2_multiplex": "+ `GDAL_HTTP_VERSION=2`, `GDAL_HTTP_MULTIPLEX=YES` (Azurite speaks HTTP/1.1: no effect here)",
+    "vsi_cache_off": "+ `VSI_CACHE=FALSE`",
+    "block_cache_16mb": "+ `GDAL_CACHEMAX=16` MB",
+}
+
+
+def readme_tables(results: dict) -> str:
+    """The README's figures for this part, as Markdown, from a results.json."""
+    qq = results["quarter_quad"]["tiles_per_second"]
+    deep = results["deep_check_seconds"]
+    scaling = results["plan_scaling"]["points"]
+    cold = results["cold_start"]
+    state = results.get("state_projection", {})
+    rows = [
+        "| figure | COG (recommended) | plain, as delivered | goal | what it compares |",
+        "| --- | --- | --- | --- | --- |",
+        f"| `read_vs_raw_0p6m` | **{results['read_vs_raw_0p6m']['cog']}** | {results['read_vs_raw_0p6m']['plain']} "
+        f"| >= 0.8 | LandShift tile reads at 96 px ({qq['cog']['tile_read_landshift']} / "
+        f"{qq['plain']['tile_read_landshift']} tiles/s) over a plain rasterio read of each window at 96 px "
+        f"({qq['cog']['tile_read_raw']} / {qq['plain']['tile_read_raw']} tiles/s), one thread |",
+        f"| `pipeline_vs_bare_0p6m` | **{results['pipeline_vs_bare_0p6m']['cog']}** "
+        f"| {results['pipeline_vs_bare_0p6m']['plain']} | >= 0.85 | scoring job, `local[2]`, warm "
+        f"({qq['cog']['pipeline_warm']} / {qq['plain']['pipeline_warm']} tiles/s, {qq['cog']['job_tiles']} tiles) "
+        f"over bare model on the same tiles ({qq['cog']['bare_model']} / {qq['plain']['bare_model']} tiles/s) |",
+        f"| `lake_vs_local` | **{results['lake_vs_local'].get('ratios', {}).get('cog', 'n/a')}** "
+        f"| {results['lake_vs_local'].get('ratios', {}).get('plain', 'n/a')} | (reported) | reads from Azurite "
+        "with LandShift's GDAL settings over the local file (below) |",
+        f"| deep check of one quarter-quad, s | {deep['cog']['sampled_blocks']} sampled / "
+        f"{deep['cog']['every_block']} every block | {deep['plain']['sampled_blocks']} / "
+        f"{deep['plain']['every_block']} | (reported) | open, checks, 48 blocks (or all) decoded, radiometry |",
+        f"| ingest (COG + overviews), s | {results['quarter_quad']['ingest_seconds']} | | (reported) "
+        f"| once per scene; {results['quarter_quad']['plain_mb']} MB in, {results['quarter_quad']['cog_mb']} MB out |",
+        "",
+        "| scenes | tiles | plan, 8 threads: s (peak MB) | plan, serial: s | plan before this change: s "
+        "| scoring: s (tiles/s) | plan / scoring |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for count, point in sorted(scaling.items(), key=lambda item: int(item[0])):
+        par, ser = point["plan_parallel_8_threads"], point["plan_serial"]
+        before = point.get("plan_before_this_change", {}).get("seconds")
+        rows.append(
+            f"| {count} | {par['tiles']} | {par['seconds']:.2f} ({par['peak_rss_mb']:.0f}) | {ser['seconds']:.2f} "
+            f"| {f'{before:.2f}' if before is not None else '-'} | {point['scoring_seconds']} "
+            f"({point['scoring_tiles_per_second']}) | **{point['plan_over_scoring']}** |"
+        )
+    projection = results["plan_scaling"]["projection_4000_scenes"]["plan_parallel_8_threads"]
+    rows += [
+        f"| 4,000 (projected) | 1.5 M at 5 m | {projection['seconds']} ({projection['peak_rss_mb']}) | | | | |",
+        "",
+        f"Cold start of a one-scene region (plan + scoring, 374 tiles) from a fresh process: with a new "
+        f"Spark application {cold['spark_seconds']['total']} s, of which starting Spark "
+        f"{cold['spark_seconds']['spark_start']} s (**{cold['spark_start_share']:.0%}**); scored in process "
+        f"{cold['in_process_seconds']['total']} s (**{cold['in_process_over_spark_total']}** of the Spark run).",
+    ]
+    if state:
+        rows += [
+            "",
+            f"North Dakota ({state['tiles']:,} tiles, ~4,000 quarter-quads): "
+            f"{state['cpu_tiles_per_second_per_core']} tiles/s per CPU core measured (0.6 m COG, warm job); "
+            + ", ".join(f"{k.replace('_', ' ')}: {v} h" for k, v in state["hours_cpu"].items())
+            + f". A GPU worker is read-bound: expected about {state['gpu_expected_tiles_per_second']['value']} "
+            f"tiles/s with 8 reader cores (not measured here), {state['hours_gpu_10_workers']} h on 10 such workers. "
+            f"Planning 4,000 scenes: about {state['plan_seconds_4000_scenes']} s (projected).",
+        ]
+    lake = results["lake_vs_local"]
+    if "settings_tiles_per_second" in lake:
+        rows += ["", "| GDAL setting | COG tiles/s | over local | plain tiles/s |", "| --- | --- | --- | --- |"]
+        local = lake["local_tiles_per_second"]
+        for variant, value in lake["settings_tiles_per_second"]["cog"].items():
+            plain = lake["settings_tiles_per_second"]["plain"].get(variant, "")
+            rows.append(
+                f"| {LAKE_SETTING_NOTES.get(variant, variant)} | {value} | {value / local['cog']:.2f} | {plain} |"
+            )
+        rows.append(f"| local file | {local['cog']} | 1.00 | {local['plain']} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(readme_tables(json.loads(Path(sys.argv[1]).read_text())))
