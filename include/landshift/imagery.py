@@ -118,6 +118,17 @@ def inspect_scene(
             info = _validated_info(path, src, grid, min_bands)
             if not deep:
                 return info
+            if info.crs == grid.crs and max(src.width, src.height) <= STATS_MAX_SIDE_PX:
+                # A small scene on the grid's CRS: one full read checks every block and is the
+                # very read scene_stats makes (nearest at scale 1), so it is read once.
+                _check_block_extents(src, path, list(src.block_windows(1)))
+                try:
+                    pixels = src.read()
+                except RasterioIOError:
+                    check_blocks(src, path, None)  # names the bad block
+                    raise
+                nodata = src.nodata if src.nodata is not None else 0
+                return SceneInfo(**{**info.__dict__, "stats": tuple(radiometry(path, pixels, nodata))})
             check_blocks(src, path, sample_blocks)
     except RasterioIOError as exc:
         raise InputError(f"{path}: not a readable raster (corrupt or missing): {exc}") from exc
@@ -408,11 +419,15 @@ def _masked_by_nodata_only(src: rasterio.io.DatasetReaderBase, bands: tuple[int,
 
 
 def uint8_percentiles(values: np.ndarray, quantiles: tuple[float, ...]) -> list[float]:
-    """``np.percentile(values, q)`` (linear method) for each q, bit for bit, from a histogram:
-    uint8 values need no sort (about 10 times faster on a scene's million pixels)."""
+    """``np.percentile(values, q)`` (linear method) for each q, bit for bit, without a sort."""
     if values.dtype != np.uint8:
         return [float(np.percentile(values, q)) for q in quantiles]
-    cumulative = np.cumsum(np.bincount(values.ravel(), minlength=256))
+    return percentiles_from_counts(np.bincount(values.ravel(), minlength=256), quantiles)
+
+
+def percentiles_from_counts(counts: np.ndarray, quantiles: tuple[float, ...]) -> list[float]:
+    """What ``np.percentile`` (linear method) gives on the values 0..255 counted by ``counts``."""
+    cumulative = np.cumsum(counts)
     last = int(cumulative[-1]) - 1
     out = []
     for q in quantiles:
@@ -427,9 +442,10 @@ def uint8_percentiles(values: np.ndarray, quantiles: tuple[float, ...]) -> list[
     return out
 
 
-def otsu_threshold(values: np.ndarray, bins: int = 256) -> float:
-    """The threshold that best splits ``values`` into two classes (Otsu's method)."""
-    counts, edges = np.histogram(values, bins=bins)
+def otsu_threshold(values: np.ndarray, bins: int = 256, weights: np.ndarray | None = None) -> float:
+    """The threshold that best splits ``values`` (each counted ``weights`` times) into two
+    classes (Otsu's method)."""
+    counts, edges = np.histogram(values, bins=bins, weights=weights)
     centres = (edges[:-1] + edges[1:]) / 2
     below = np.cumsum(counts).astype(np.float64)
     above = below[-1] - below
@@ -438,7 +454,11 @@ def otsu_threshold(values: np.ndarray, bins: int = 256) -> float:
     return float(centres[int(np.argmax(between))])
 
 
-def scene_stats(path: str, grid: TileGrid, max_side_px: int = 1024) -> list[float]:
+# Scenes up to this size are read whole for their radiometry; larger ones decimated (or sampled).
+STATS_MAX_SIDE_PX = 1024
+
+
+def scene_stats(path: str, grid: TileGrid, max_side_px: int = STATS_MAX_SIDE_PX) -> list[float]:
     """Per-scene radiometry, read from a decimated view: the (p2, p98) of each band, then the
     Otsu threshold of NDWI = (green - nir) / (green + nir) that splits water from land.
 
@@ -477,12 +497,35 @@ def _sampled_block_pixels(src: rasterio.io.DatasetReaderBase) -> np.ndarray:
 
 
 def radiometry(path: str, pixels: np.ndarray, nodata: float) -> list[float]:
-    """The (p2, p98) of each band and the NDWI Otsu threshold of (band, y, x) pixels."""
+    """The (p2, p98) of each band and the NDWI Otsu threshold of (band, y, x) pixels.
+
+    uint8 pixels (NAIP) are counted, not sorted: band histograms give the percentiles and a
+    histogram of (green, nir) pairs gives NDWI's, bit for bit the same as on the pixels.
+    """
     valid = (pixels != nodata).any(axis=0)
     if not valid.any():
         raise InputError(f"{path}: holds no valid pixels")
+    if pixels.dtype != np.uint8:
+        return _radiometry_of_values(pixels, valid)
+    invalid = ~valid
+    percentiles = []
+    for band in pixels[:REQUIRED_BAND_COUNT]:
+        counts = np.bincount(band.ravel(), minlength=256) - np.bincount(band[invalid], minlength=256)
+        percentiles.extend(percentiles_from_counts(counts, (2.0, 98.0)))
+    green, nir = pixels[1].astype(np.int32), pixels[3].astype(np.int32)
+    pairs = green * 256 + nir
+    pair_counts = np.bincount(pairs.ravel(), minlength=65536) - np.bincount(pairs[invalid], minlength=65536)
+    present = np.flatnonzero(pair_counts)
+    g, n = (present // 256).astype(np.float64), (present % 256).astype(np.float64)
+    ndwi = (g - n) / np.maximum(g + n, 1.0)
+    return [*percentiles, otsu_threshold(ndwi, weights=pair_counts[present])]
+
+
+def _radiometry_of_values(pixels: np.ndarray, valid: np.ndarray) -> list[float]:
     percentiles = [
-        value for band in pixels[:REQUIRED_BAND_COUNT] for value in uint8_percentiles(band[valid], (2.0, 98.0))
+        value
+        for band in pixels[:REQUIRED_BAND_COUNT]
+        for value in (float(np.percentile(band[valid], 2.0)), float(np.percentile(band[valid], 98.0)))
     ]
     green, nir = pixels[1][valid].astype(np.float64), pixels[3][valid].astype(np.float64)
     ndwi = (green - nir) / np.maximum(green + nir, 1.0)
