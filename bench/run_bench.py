@@ -15,6 +15,21 @@ Figures (written to --out and printed):
 - mapinpandas_vs_predict_batch_udf: LandShift's one-pass mapInPandas design over the alternative
   of reading pixels into a column and classifying them with ``predict_batch_udf``.
 - tiles_per_second: absolute figures (reported, not asserted).
+
+At real NAIP resolution, from the lake, at state scale (``bench/naip_0p6m.py`` does the work):
+
+- read_vs_raw_0p6m / pipeline_vs_bare_0p6m: the figures above on a generated 0.6 m quarter-quad
+  (10,000 x 12,000 px), as delivered (plain GeoTIFF, no overviews) and ingested (COG, overviews,
+  the recommended form).
+- lake_vs_local: the same reads through ``/vsiaz/`` from Azurite, per GDAL setting, over local.
+- plan_scaling: the plan stage's seconds and peak memory for 1, 16 and 256 scenes (parallel,
+  serial, and the code before this change up to 16), the scoring job on the same scenes, and
+  the projection to 4,000 scenes.
+- cold_start: a one-scene region's plan + scoring from a fresh process, with a new Spark
+  application and in process.
+- state_projection: hours for North Dakota's 3.6 M tiles on N workers.
+
+``python bench/naip_0p6m.py bench/results.json`` prints the README's tables of these.
 """
 
 from __future__ import annotations
