@@ -31,3 +31,33 @@ def test_ingest_writes_cogs_once_and_reads_stay_faithful(tmp_path):
         # 96 px of a 224 m tile from 5 m pixels: 2.3x decimation, served by the 2x overview.
         for (x, _), (y, _) in zip(read_tiles(a, cells, 96), read_tiles(b, cells, 96), strict=True):
             assert np.abs(x.astype(int) - y.astype(int)).mean() < 6
+
+
+def test_tile_reads_at_0p6m_use_the_overview_nearest_the_model_input(tmp_path):
+    """224 m at 0.6 m is 373 px; 96 px is read from the 4x overview, close to the native read."""
+    from rasterio.enums import Resampling
+    from rasterio.transform import from_origin
+    from rasterio.windows import from_bounds
+
+    from landshift.imagery import _overview_serves
+    from landshift.ingest import write_cog
+
+    with rasterio.open(NAIP_2020) as src:
+        real = src.read()[:, 200:712, 200:712]
+    pixels = np.repeat(np.repeat(real, 4, axis=1), 4, axis=2)  # 2048 px of real pixels at "0.6 m"
+    plain = tmp_path / "qq.tif"
+    profile = {"driver": "GTiff", "width": 2048, "height": 2048, "count": 4, "dtype": "uint8", "crs": ND_CRS}
+    with rasterio.open(plain, "w", transform=from_origin(486080, 5208640, 0.6, 0.6), tiled=True, **profile) as out:
+        out.write(pixels)
+    cog = tmp_path / "qq_cog.tif"
+    write_cog(str(plain), str(cog))
+    cells = [GRID.tile(col, 23251) for col in range(2171, 2175)]
+    with open_on_grid(str(cog), GRID) as src:
+        window = from_bounds(*cells[0].bounds, transform=src.transform)
+        assert src.overviews(1) and _overview_serves(src, window, 96)
+        ours = read_tiles(src, cells, 96)
+    with rasterio.open(plain) as src:
+        for cell, (tile, _) in zip(cells, ours, strict=True):
+            window = from_bounds(*cell.bounds, transform=src.transform)
+            native = src.read(window=window, out_shape=(4, 96, 96), resampling=Resampling.bilinear)
+            assert np.abs(tile.transpose(2, 0, 1).astype(int) - native.astype(int)).mean() < 8
