@@ -164,3 +164,15 @@ def test_fast_bilinear_reads_equal_gdal_reads_for_masked_and_warped_sources(name
                     fast = np.zeros((4, 32, 32), np.uint8)
                     _resampled_read(src, window, fast, (1, 2, 3, 4), Resampling.bilinear)
                     assert np.array_equal(fast, expected), (grid_crs, row, col)
+
+
+def test_histogram_percentiles_equal_numpy_bit_for_bit():
+    from landshift.imagery import uint8_percentiles
+
+    with rasterio.open(NAIP_2009) as src:
+        pixels = src.read()
+    rng = np.random.default_rng(3)
+    for band in pixels:
+        for values in (band.ravel(), band[band != 0], rng.choice(band.ravel(), 1001)):
+            quantiles = (0.0, 2.0, 33.3, 50.0, 98.0, 100.0)
+            assert uint8_percentiles(values, quantiles) == [float(np.percentile(values, q)) for q in quantiles]

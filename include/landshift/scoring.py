@@ -291,6 +291,55 @@ def score_and_write(config: ScoringConfig, staging_uri: str):
     return run
 
 
+# Plans up to this many tiles score faster in the driver's process than through a fresh Spark
+# application: starting the JVM and its Python workers costs more than the tiles (see
+# bench/results.json "cold_start"). A region-vintage above it goes to Spark.
+IN_PROCESS_MAX_TILES = 2000
+
+
+def run_scoring_in_process(config: ScoringConfig, tiles_uri: str, out_uri: str) -> dict:
+    """Score a small tiles table in this process with the same functions the Spark tasks run,
+    into the same table layout (one part, a manifest, moved into place) as ``run_scoring``."""
+    import uuid
+
+    from landshift.lake import open_lake, read_table, replace_dir, write_json, write_table
+
+    lake = open_lake(config.lake_root)
+    tiles = read_table(lake, tiles_uri)
+    staging_uri = lake.uri("staging", uuid.uuid4().hex[:12])
+    started = time.perf_counter()
+    results = list(score_partitions(config)(iter([tiles])))
+    table = pd.concat(results, ignore_index=True) if results else None
+    if table is not None:
+        write_table(lake, f"{staging_uri}/part-00000.parquet", table)
+    elapsed = time.perf_counter() - started
+    rows = 0 if table is None else len(table)
+    write_json(
+        lake,
+        f"{staging_uri}/_manifest.json",
+        {
+            "rows": rows,
+            "parts": [0] if rows else [],
+            "devices": [task_device()],
+            "config": asdict(config),
+            "tiles_uri": tiles_uri,
+            "in_process": True,
+        },
+    )
+    replace_dir(lake, staging_uri, out_uri)
+    summary = {
+        "tiles": len(tiles),
+        "rows": rows,
+        "tasks": 1,
+        "seconds": round(elapsed, 2),
+        "tiles_per_second": round(len(tiles) / elapsed, 2) if elapsed else None,
+        "out_uri": out_uri,
+        "in_process": True,
+    }
+    log.info("Scoring done in process: %s", summary)
+    return summary
+
+
 def run_scoring(spark, config: ScoringConfig, tiles_uri: str, out_uri: str) -> dict:
     """Score (or featurize) every tile of a tiles table into a Parquet table at ``out_uri``.
 

@@ -36,8 +36,9 @@ def find_imagery(request: RunRequest) -> list[str]:
 
 def validate_inputs(request: RunRequest) -> dict:
     """Check every input before any output is written; raise with the specific problem."""
+    from landshift.imagery import check_raster_file
     from landshift.labels import check_label_codes
-    from landshift.planning import inspect_scenes, intersect
+    from landshift.planning import inspect_scenes, intersect, write_scene_infos
     from landshift.regions import check_replacement
     from landshift.registry import resolve_version
 
@@ -45,7 +46,7 @@ def validate_inputs(request: RunRequest) -> dict:
     scenes = find_imagery(request)
     if not scenes:
         raise NoImageryError(f"no imagery for {request.region.id} {request.vintage} under {request.imagery_uri}")
-    infos = inspect_scenes(lake, scenes, request.grid)
+    infos = inspect_scenes(lake, scenes, request.grid)  # deep: blocks checked, radiometry kept for plan
     aoi = request.aoi_in_grid
     if aoi is not None and not any(intersect(aoi, info.footprint) for info in infos):
         raise InputError(
@@ -54,12 +55,14 @@ def validate_inputs(request: RunRequest) -> dict:
         )
     if not lake.exists(request.prior_uri):
         raise NotFoundError(f"prior labels missing: {request.prior_uri}")
+    check_raster_file(lake.gdal_path(request.prior_uri))  # truncation, corrupt blocks
     check_label_codes(lake.gdal_path(request.prior_uri), DEFAULT_LEGEND, request.region.prior_labels.code_map)
     if request.region.is_manual:
         check_replacement(
             lake, request.layout.published, request.region, scenes, request.prior_uri, request.replace_existing
         )
     version = resolve_version(lake, request.region.model_name, request.model_reference)
+    write_scene_infos(lake, scene_infos_uri(request), infos)
     log.info(
         "Inputs of %s %s: %d scene(s), prior %s, model %s version %s",
         request.region.id,
@@ -86,13 +89,25 @@ def input_fingerprint(request: RunRequest, model_version: str) -> dict:
     return product_fingerprint(request.lake, request.region, request.vintage, model_version).to_dict()
 
 
+def scene_infos_uri(request: RunRequest) -> str:
+    """Where validation keeps the scenes it inspected, for plan to reuse."""
+    return f"{request.layout.work}/scenes.json"
+
+
 def plan(request: RunRequest, scenes: list[str], tiles_per_task: int = DEFAULT_TILES_PER_TASK) -> dict:
-    """Plan tiles on the grid and aggregate the prior labels to them; write both tables."""
+    """Plan tiles on the grid and aggregate the prior labels to them; write both tables.
+
+    The scenes validation inspected are reused (read from the run's work folder); they are
+    inspected again only when that record is missing or lists other scenes.
+    """
     from landshift.labels import aggregate_labels
-    from landshift.planning import plan_tiles
+    from landshift.planning import plan_tiles, read_scene_infos
 
     lake = request.lake
-    tile_plan = plan_tiles(lake, scenes, request.grid, request.aoi_in_grid, tiles_per_task)
+    infos = read_scene_infos(lake, scene_infos_uri(request)) if lake.exists(scene_infos_uri(request)) else None
+    if infos is not None and [info.uri for info in infos] != list(scenes):
+        infos = None
+    tile_plan = plan_tiles(lake, scenes, request.grid, request.aoi_in_grid, tiles_per_task, scenes=infos)
     write_table(lake, request.layout.tiles, tile_plan.tiles)
     priors = aggregate_labels(
         lake.gdal_path(request.prior_uri),
