@@ -319,6 +319,8 @@ class ReconcilePlan:
 
 def plan_reconcile(lake: Lake, region: Region) -> ReconcilePlan:
     """Compare the lake's imagery with the published products, for the model the region's alias names now."""
+    if not imagery_manifests(lake, region):  # nothing delivered yet: no model needed to say so
+        return ReconcilePlan(region.id, "", (), describe(region, [], ""))
     model_version = current_model_version(lake, region)
     statuses = tuple(vintage_statuses(lake, region, model_version))
     return ReconcilePlan(region.id, model_version, statuses, describe(region, list(statuses), model_version))

@@ -83,10 +83,27 @@ def lake(e2e_root: Path) -> Path:
     return lake_root
 
 
+LIVE_REGION = "nd-live"  # a region scheduled every minute, for the schedule-follows-the-imagery test
+
+
 @pytest.fixture(scope="session")
-def airflow(e2e_root: Path, lake: Path):
+def regions(e2e_root: Path) -> Path:
+    """The registry the standalone reads: nd-pothole on a yearly schedule (one backfill run per
+    vintage year) and nd-live, checked every minute, whose imagery the test delivers."""
+    folder = e2e_root / "regions"
+    folder.mkdir(exist_ok=True)
+    pothole = json.loads((REPO_ROOT / "include" / "regions" / "nd-pothole.json").read_text())
+    (folder / "nd-pothole.json").write_text(json.dumps({**pothole, "schedule": "0 0 1 1 *"}))
+    live = {**pothole, "id": LIVE_REGION, "title": "nd-pothole imagery delivered during the test"}
+    live.pop("training_labels")
+    (folder / f"{LIVE_REGION}.json").write_text(json.dumps({**live, "schedule": "* * * * *", "start_year": 2020}))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def airflow(e2e_root: Path, lake: Path, regions: Path):
     """`airflow standalone` on 127.0.0.1 and a free port, healthy; stopped at the end."""
-    standalone = AirflowStandalone(e2e_root / "airflow-home", lake)
+    standalone = AirflowStandalone(e2e_root / "airflow-home", lake, regions=regions)
     atexit.register(standalone.stop)  # belt and braces if the session dies before teardown
     with Timer("airflow standalone start -> healthy"):
         standalone.start()

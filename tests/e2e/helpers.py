@@ -174,7 +174,7 @@ class ManagedProcess:
 # --- airflow standalone -----------------------------------------------------------------------
 
 
-def airflow_env(home: Path, lake: Path, port: int) -> dict[str, str]:
+def airflow_env(home: Path, lake: Path, port: int, regions: Path | None = None) -> dict[str, str]:
     """The Makefile's embedded-Airflow environment, isolated in ``home`` and serving on ``port``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "LANDSHIFT_"))}
     env.update(
@@ -195,6 +195,7 @@ def airflow_env(home: Path, lake: Path, port: int) -> dict[str, str]:
             "AIRFLOW_CONN_SPARK_DEFAULT": '{"conn_type": "spark", "host": "local[2]"}',
             "LANDSHIFT_LAKE_ROOT": str(lake),
             "LANDSHIFT_SHARED_DATA": str(SHARED_DATA),
+            **({"LANDSHIFT_REGIONS_DIR": str(regions)} if regions else {}),
             "PATH": f"{VENV_BIN}:{os.environ.get('PATH', '/usr/bin:/bin')}",
             "PYTHONPATH": f"{REPO_ROOT / 'plugins'}:{REPO_ROOT / 'include'}",
             "PYTHONUNBUFFERED": "1",
@@ -209,12 +210,12 @@ def airflow_env(home: Path, lake: Path, port: int) -> dict[str, str]:
 class AirflowStandalone:
     """`airflow standalone` (scheduler, DAG processor, triggerer, API server) in its own session."""
 
-    def __init__(self, home: Path, lake: Path, port: int | None = None):
+    def __init__(self, home: Path, lake: Path, port: int | None = None, regions: Path | None = None):
         self.home = home
         self.lake = lake
         self.port = port or free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
-        self.env = airflow_env(home, lake, self.port)
+        self.env = airflow_env(home, lake, self.port, regions)
         self.process: ManagedProcess | None = None
 
     def start(self) -> None:
@@ -314,6 +315,9 @@ class AirflowApi:
 
     def unpause(self, dag_id: str) -> None:
         self.patch(f"dags/{dag_id}", {"is_paused": False})
+
+    def pause(self, dag_id: str) -> None:
+        self.patch(f"dags/{dag_id}", {"is_paused": True})
 
     def trigger(self, dag_id: str, conf: dict, run_id: str | None = None) -> str:
         """Trigger a manual run now; return its run id."""

@@ -18,7 +18,7 @@ from selenium.webdriver.common.by import By
 from landshift import publish
 from landshift.pipeline import REGION_RUN
 
-from .conftest import SCREENSHOTS, TIMINGS, Timer
+from .conftest import LIVE_REGION, SCREENSHOTS, TIMINGS, Timer
 from .helpers import AirflowApi, AirflowStandalone, Browser, chromedriver_binary, chromium_binary, sha256_of, wait_for
 
 MANUAL_DAG = "landshift_manual_region"
@@ -57,14 +57,16 @@ BAD_PARAMS = {
 
 
 def product_dir(lake: Path, region_id: str, vintage: int | str) -> Path:
-    return lake / "published" / region_id / str(vintage)
+    """Where a product lands: registered regions at the top, manual ones in their own namespace."""
+    registered = region_id in ("nd-pothole", LIVE_REGION)
+    return lake / "published" / ("" if registered else "manual") / region_id / str(vintage)
 
 
 def assert_published(lake: Path, region_id: str, vintage: int | str) -> dict:
     """The product files exist; return summary.json."""
     folder = product_dir(lake, region_id, vintage)
     assert folder.is_dir(), f"nothing published at {folder}"
-    assert {p.name for p in folder.iterdir()} == PRODUCT_FILES, sorted(p.name for p in folder.iterdir())
+    assert {p.name for p in folder.iterdir()} >= PRODUCT_FILES, sorted(p.name for p in folder.iterdir())
     summary = json.loads((folder / "summary.json").read_text())
     assert summary["region"] == region_id and summary["vintage"] == str(vintage)
     assert summary["tiles"]["tiles_scored"] > 0
@@ -84,7 +86,7 @@ def test_standalone_serves_the_landshift_dags(airflow: AirflowStandalone, api: A
     assert pool["slots"] == 2
     dag = api.get(f"dags/{MANUAL_DAG}")
     assert dag["is_paused"] is False and "manual" in {t["name"] for t in dag["tags"]}
-    assert api.get(f"dags/{REGION_DAG}")["timetable_summary"] in ("@yearly", "0 0 1 1 *")
+    assert api.get(f"dags/{REGION_DAG}")["timetable_summary"] == "0 0 1 1 *"  # the e2e registry's schedule
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +116,7 @@ def test_manual_region_bad_params_fail_first_task_and_write_nothing(
     )
     log = api.task_log(MANUAL_DAG, run_id, "validate_inputs", 1)
     assert message in log, f"{message!r} not in the validate_inputs log:\n{log[-3000:]}"
-    assert not (lake / "published" / region_id).exists()
+    assert not product_dir(lake, region_id, 2020).parent.exists()
     assert not (lake / "work" / region_id).exists()
 
 
@@ -197,7 +199,7 @@ def test_backfill_vintages_publish_each_and_skip_missing_imagery(api: AirflowApi
         "dag_id": REGION_DAG,
         "from_date": f"{first}-01-01T00:00:00Z",
         "to_date": f"{last}-01-01T00:00:00Z",
-        "max_active_runs": 3,
+        "max_active_runs": 1,
         "reprocess_behavior": "none",
         "run_backwards": False,
     }
@@ -221,16 +223,17 @@ def test_backfill_vintages_publish_each_and_skip_missing_imagery(api: AirflowApi
     for year, run in sorted(by_year.items()):
         states = task_states(api, REGION_DAG, run["dag_run_id"])
         assert run["state"] == "success", f"{year}: {run['state']} {states}"
-        if year in IMAGERY_YEARS:
+        assert states.pop("find_pending_vintages") == "success", f"{year}: {states}"
+        log = api.task_log(REGION_DAG, run["dag_run_id"], "find_pending_vintages", 1)
+        if year in IMAGERY_YEARS:  # one vintage dated in the run's window: one mapped group
             assert set(states.values()) == {"success"}, f"{year}: {states}"
+            assert f"vintages {year}" in log, log[-2000:]
             summary = assert_published(lake, "nd-pothole", year)
             assert all(f"/raw/imagery/nd-pothole/{year}/" in scene for scene in summary["inputs"]["imagery"])
-        else:
-            assert states["validate_inputs"] == "skipped", f"{year}: {states}"
-            assert set(states.values()) == {"skipped"}, f"{year}: {states}"
+        else:  # none: the group expands to nothing
+            assert set(states.values()) <= {"skipped"}, f"{year}: {states}"
+            assert "vintages none" in log, log[-2000:]
             assert not product_dir(lake, "nd-pothole", year).exists()
-            log = api.task_log(REGION_DAG, run["dag_run_id"], "validate_inputs", 1)
-            assert f"No imagery for region nd-pothole vintage {year}" in log
 
 
 def test_republishing_a_vintage_is_byte_identical(api: AirflowApi, lake: Path, trained_model: str):
@@ -244,3 +247,33 @@ def test_republishing_a_vintage_is_byte_identical(api: AirflowApi, lake: Path, t
     assert (folder / "landuse.tif").stat().st_mtime_ns != stamp, "the vintage was not republished"
     after = {name: sha256_of(folder / name) for name in before}
     assert after == before
+
+
+def test_a_new_vintage_is_published_by_the_schedule_without_any_trigger(
+    api: AirflowApi, lake: Path, trained_model: str
+):
+    """nd-live is checked every minute: nothing there yet, then a scene lands and the schedule publishes it."""
+    dag_id = f"landshift_region_{LIVE_REGION}"
+    api.unpause(dag_id)
+    started = time.monotonic()
+
+    def finished_scheduled_runs() -> list[dict]:
+        return [r for r in api.runs(dag_id) if r["run_type"] == "scheduled" and r["state"] in ("success", "failed")]
+
+    first = wait_for(finished_scheduled_runs, 300, 5, f"a scheduled run of {dag_id}")[0]
+    assert first["state"] == "success"
+    assert "no imagery" in api.task_log(dag_id, first["dag_run_id"], "find_pending_vintages", 1)
+
+    delivery = lake / "raw" / "imagery" / LIVE_REGION / "2020"
+    delivery.mkdir(parents=True)
+    for scene in (lake / "raw" / "imagery" / "nd-pothole" / "2020").glob("*.tif"):
+        shutil.copy(scene, delivery / scene.name)
+    with Timer("new vintage delivered -> published by the schedule"):
+        wait_for(lambda: product_dir(lake, LIVE_REGION, 2020).joinpath("summary.json").exists(), 1200, 5, "publish")
+    summary = assert_published(lake, LIVE_REGION, 2020)
+    assert summary["inputs"]["fingerprint"]["model"]["version"] == trained_model
+    publishing = [r for r in finished_scheduled_runs() if r["state"] == "success"]
+    assert len(publishing) >= 2, "the product must come from a scheduled run, not a trigger"
+    assert not [r for r in api.runs(dag_id) if r["run_type"] != "scheduled"]
+    api.pause(dag_id)
+    TIMINGS["schedule: delivery to product"] = time.monotonic() - started
