@@ -94,6 +94,13 @@ class Lake(Protocol):
         ...
 
 
+def _umask() -> int:
+    """The process's umask (read by setting it and putting it back)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
+
+
 class LocalLake:
     """A lake in a local directory: the embedded default."""
 
@@ -124,16 +131,15 @@ class LocalLake:
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp files are private (0600); lake files are not
         os.replace(tmp, target)
 
     def upload_dir(self, local_dir: str, uri: str) -> None:
         Path(uri).parent.mkdir(parents=True, exist_ok=True)
         shutil.copytree(local_dir, uri)
         # Private temporary folders are 0700: give the lake copy the usual umask-based mode.
-        umask = os.umask(0)
-        os.umask(umask)
         for folder in [Path(uri), *(p for p in Path(uri).rglob("*") if p.is_dir())]:
-            folder.chmod(0o777 & ~umask)
+            folder.chmod(0o777 & ~_umask())
 
     def download(self, uri: str, local_path: str) -> None:
         if not Path(uri).is_file():

@@ -15,12 +15,11 @@ are published, or republished, does not change their bytes.
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from landshift.lake import Lake, LocalLake, read_json, write_json
+from landshift.lake import Lake, read_json, write_json
 from landshift.legend import rgba_to_hex
 from landshift.symbology import ClassEntry
 
@@ -337,16 +336,6 @@ def _published_items(lake: Lake, region_uri: str) -> dict[str, dict]:
     return items
 
 
-def _write_readable(lake: Lake, uri: str, document: dict) -> None:
-    """Write JSON atomically; on a local lake give it the usual umask-based mode (the atomic
-    write's temporary file is private, 0600, and catalogs are for everyone to read)."""
-    write_json(lake, uri, document)
-    if isinstance(lake, LocalLake):
-        umask = os.umask(0)
-        os.umask(umask)
-        Path(uri).chmod(0o666 & ~umask)
-
-
 def update_catalog(lake: Lake, product_uri: str) -> dict:
     """Rebuild the collection of the product's region and the lake's root catalog from what is
     published; each file is replaced with one atomic write. Returns both documents."""
@@ -355,7 +344,7 @@ def update_catalog(lake: Lake, product_uri: str) -> dict:
     region_id = region_uri.rstrip("/").rsplit("/", 1)[1]
     collection_uri = f"{region_uri}/collection.json"
     collection = region_collection(region_id, _published_items(lake, region_uri), href_of(collection_uri))
-    _write_readable(lake, collection_uri, collection)
+    write_json(lake, collection_uri, collection)
     regions = sorted(
         uri[len(published_uri) :].strip("/").split("/")[0]
         for uri in lake.list_files(published_uri, "collection.json")
@@ -363,7 +352,7 @@ def update_catalog(lake: Lake, product_uri: str) -> dict:
     )
     catalog_uri = f"{published_uri}/catalog.json"
     catalog = lake_catalog(regions, href_of(catalog_uri))
-    _write_readable(lake, catalog_uri, catalog)
+    write_json(lake, catalog_uri, catalog)
     items = sum(link["rel"] == "item" for link in collection["links"])
     log.info("STAC: %s now holds %d item(s); catalog lists %d region(s)", collection_uri, items, len(regions))
     return {"collection": collection, "catalog": catalog}
