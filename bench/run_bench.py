@@ -246,7 +246,7 @@ def train_model(lake, spark) -> str:
     """Register a model through the real training stages (features on Spark)."""
     from landshift.regions import get_region
     from landshift.scoring import ScoringConfig, run_scoring
-    from landshift.train_run import TrainingRequest, prepare, train_and_register
+    from landshift.training_run import TrainingRequest, prepare, train_and_register
 
     request = TrainingRequest(lake.root, get_region("nd-pothole"), (2009, 2014), MODEL)
     prepared = prepare(request)

@@ -14,10 +14,22 @@ from datetime import datetime
 
 from airflow.sdk import Param, dag, task
 
-from landshift.regions import DEFAULT_MODEL_NAME, REGION_ID_PATTERN
+from landshift.regions import REGION_ID_PATTERN
+from landshift.training_run import TRAINING_STAGES, request_defaults
 from landshift_airflow import training
 from landshift_airflow.pipeline import DEFAULT_ARGS
 from landshift_airflow.spark import lake_aware_operator
+
+DEFAULTS = request_defaults()
+
+
+def stage_task(name: str):
+    """A task running the library stage ``name`` on the previous stage's result."""
+
+    def run(previous: dict | None = None) -> dict:
+        return training.run_stage(name, previous)
+
+    return task(task_id=name)(run)
 
 
 @dag(
@@ -33,7 +45,7 @@ from landshift_airflow.spark import lake_aware_operator
     params={
         "region": Param("nd-pothole", type="string", pattern=REGION_ID_PATTERN.pattern, title="Region"),
         "label_years": Param(
-            [2009, 2014],
+            list(DEFAULTS["label_years"]),
             type="array",
             items={"type": "integer"},
             minItems=1,
@@ -47,7 +59,7 @@ from landshift_airflow.spark import lake_aware_operator
             description="Lake path of an NLCD-coded raster per year, with {year} (and {region}) in it, "
             "e.g. raw/labels/my-region/{year}/labels.tif. Empty: the region's registered training labels.",
         ),
-        "model_name": Param(DEFAULT_MODEL_NAME, type="string", minLength=1, title="Model name"),
+        "model_name": Param(DEFAULTS["model_name"], type="string", minLength=1, title="Model name"),
         "backbone": Param(
             "",
             type="string",
@@ -65,10 +77,10 @@ from landshift_airflow.spark import lake_aware_operator
             title="Band composite",
             description="Empty: the measured default.",
         ),
-        "seed": Param(42, type="integer", title="Random seed"),
-        "augment": Param(False, type="boolean", title="Flip/rotate augmentation"),
+        "seed": Param(DEFAULTS["seed"], type="integer", title="Random seed"),
+        "augment": Param(DEFAULTS["augment"], type="boolean", title="Flip/rotate augmentation"),
         "min_agreement": Param(
-            0.6,
+            DEFAULTS["min_agreement"],
             type="number",
             minimum=0,
             maximum=1,
@@ -76,7 +88,7 @@ from landshift_airflow.spark import lake_aware_operator
             description="Tiles whose majority label covers less of the tile are not trained on.",
         ),
         "split_block_tiles": Param(
-            4,
+            DEFAULTS["split_block_tiles"],
             type="integer",
             minimum=1,
             maximum=64,
@@ -84,10 +96,14 @@ from landshift_airflow.spark import lake_aware_operator
             description="Spatially blocked validation: square blocks of this many tiles a side go whole to one side.",
         ),
         "validation_share": Param(
-            0.25, type="number", minimum=0.05, maximum=0.5, title="Share of blocks held out for validation"
+            DEFAULTS["validation_share"],
+            type="number",
+            minimum=0.05,
+            maximum=0.5,
+            title="Share of blocks held out for validation",
         ),
         "promote_alias": Param(
-            "production",
+            DEFAULTS["promote_alias"],
             type="string",
             title="Alias to move to the new version",
             description="Empty: register without moving any alias.",
@@ -95,20 +111,19 @@ from landshift_airflow.spark import lake_aware_operator
     },
 )
 def landshift_train():
-    @task
-    def prepare_training() -> dict:
-        return training.prepare()
-
-    extract_features = lake_aware_operator(
-        "extract_features", "extract_features", training.feature_args("prepare_training")
-    )
-
-    @task
-    def train_and_register(prepared: dict) -> dict:
-        return training.train_and_register(prepared)
-
-    prepared = prepare_training()
-    prepared >> extract_features >> train_and_register(prepared)
+    # The stages and their order come from the library (TRAINING_STAGES); a stage with a Spark job
+    # runs as that job, and the stage after it receives the result of the stage before it.
+    result, upstream = None, None
+    for stage in TRAINING_STAGES:
+        if stage.spark_job:
+            job = lake_aware_operator(stage.name, stage.spark_job, training.feature_args(upstream.operator.task_id))
+            upstream >> job
+            upstream = job
+            continue
+        step = stage_task(stage.name)(result)
+        if upstream is not None:
+            upstream >> step
+        result = upstream = step
 
 
 landshift_train()

@@ -8,7 +8,7 @@ import pytest
 
 from landshift.evaluation import evaluate, kappa
 from landshift.legend import DEFAULT_LEGEND
-from landshift.training import HeadSettings, blocked_split, evaluate_and_fit, filter_by_agreement, train_head
+from landshift.head_training import HeadSettings, blocked_split, evaluate_and_fit, filter_by_agreement, train_head
 
 
 def grid_table(years=(2009,)) -> pd.DataFrame:
@@ -103,7 +103,7 @@ def test_augmented_rows_train_the_head_but_only_original_tiles_are_evaluated():
 
 def test_split_settings_shape_the_blocked_validation_and_are_recorded():
     from landshift.errors import InputError
-    from landshift.training import SplitSettings
+    from landshift.head_training import SplitSettings
 
     table = grid_table((2009,))
     features = separable_features(table)

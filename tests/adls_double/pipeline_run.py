@@ -22,7 +22,7 @@ from landshift.publish import PRODUCT_FILES
 from landshift.regions import get_region
 from landshift.scoring import ScoringConfig, run_scoring
 from landshift.stages import RunRequest, detect_change, plan, publish, validate_inputs
-from landshift.train_run import TrainingRequest, prepare, train_and_register
+from landshift.training_run import TrainingRequest, prepare, train_and_register
 
 MODEL = "landshift-mobilenetv2"
 
