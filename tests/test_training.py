@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from landshift.evaluation import evaluate, kappa
-from landshift.legend import DEFAULT_LEGEND
 from landshift.head_training import HeadSettings, blocked_split, evaluate_and_fit, filter_by_agreement, train_head
+from landshift.legend import DEFAULT_LEGEND
 
 
 def grid_table(years=(2009,)) -> pd.DataFrame:

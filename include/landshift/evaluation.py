@@ -133,11 +133,13 @@ def change_scores(
     predicted: np.ndarray,
     probability: np.ndarray,
     reportable: np.ndarray,
-    prior_call: np.ndarray | None = None,
+    prior_support: np.ndarray | None = None,
     thresholds: tuple[float, ...] = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95),
+    supports: tuple[float, ...] = (0.5, 0.6, 0.7, 0.8),
 ) -> list[dict]:
-    """Change precision and recall per ``min_probability`` threshold, with and without bitemporal
-    evidence (``prior_call``: the model's class on the prior vintage's imagery).
+    """Change precision and recall per ``min_probability`` threshold, without and with bitemporal
+    evidence: ``prior_support`` is the probability the model gives the prior class on the prior
+    vintage's imagery, and a change counts only where it reaches ``min_prior_support``.
 
     Truth: tiles whose later label differs from the prior label. A reported change is right only
     when its to-class is the later label (its from-class is the prior label by construction).
@@ -146,16 +148,16 @@ def change_scores(
     truth = (prior != later_truth) & (prior > 0) & (later_truth > 0)
     differs = (predicted != prior) & (prior > 0) & reportable
     rows = []
-    for bitemporal in (False, True) if prior_call is not None else (False,):
+    for support in (None, *supports) if prior_support is not None else (None,):
         for threshold in thresholds:
             reported = differs & (probability >= threshold)
-            if bitemporal:
-                reported &= prior_call == prior
+            if support is not None:
+                reported &= prior_support >= support
             right = reported & truth & (predicted == later_truth)
             rows.append(
                 {
                     "min_probability": threshold,
-                    "bitemporal": bitemporal,
+                    "min_prior_support": support,
                     "reported": int(reported.sum()),
                     "right": int(right.sum()),
                     "true_changes": int(truth.sum()),
@@ -164,3 +166,10 @@ def change_scores(
                 }
             )
     return rows
+
+
+def best_operating_point(curve: list[dict], min_recall: float) -> dict | None:
+    """The curve's point of highest precision among those with recall >= ``min_recall`` (ties:
+    higher recall), or None."""
+    eligible = [row for row in curve if row["recall"] >= min_recall]
+    return max(eligible, key=lambda row: (row["precision"], row["recall"])) if eligible else None
