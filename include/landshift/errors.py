@@ -15,3 +15,8 @@ class NotFoundError(LandShiftError, LookupError):
 
 class IntegrityError(LandShiftError):
     """Stored content does not match its recorded checksum or is immutable."""
+
+
+class ModelIntegrityError(IntegrityError):
+    """A model version fails verification: a file's digest, a missing digest, or a backbone/head
+    mismatch. The message names the model reference and the reason."""
