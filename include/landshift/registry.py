@@ -81,19 +81,27 @@ def fingerprint_of(spec: ModelSpec, head: Head, legend: Legend) -> str:
 def model_card(name: str, version: str, spec: ModelSpec, legend: Legend, metrics: dict, training: dict) -> str:
     """A short Markdown model card."""
     cross = metrics.get("cross_year") or {}
+    mean = cross.get("mean") or {}
+    directions = "; ".join(
+        f"{d['train_year']} -> {d['test_years']}: {d['accuracy']}" for d in cross.get("directions", [])
+    )
     blocked = metrics.get("spatial_blocks") or {}
+    change = (metrics.get("change") or {}).get("at_rule", {}).get("bitemporal") or {}
     return "\n".join(
         [
             f"# {name} version {version}",
             "",
             f"Frozen ImageNet {spec.backbone} backbone ({spec.input_size} px, {spec.composite} composite, "
             f"{spec.normalization} normalisation, spectral features {'on' if spec.spectral_features else 'off'}) "
-            "with a softmax head trained on prior land-cover labels.",
+            "with a softmax head trained on prior land-cover labels, probabilities temperature-scaled "
+            f"(T = {(metrics.get('calibration') or {}).get('temperature')}).",
             "",
             f"- Classes: {', '.join(f'{c.code} {c.name}' for c in legend.classes)}",
             f"- Training data: region {training.get('region')}, label years {training.get('label_years')}",
-            f"- Cross-year accuracy: {cross.get('accuracy')} (kappa {cross.get('kappa')}), "
-            f"trained on {cross.get('train_year')}, tested on {cross.get('test_years')}",
+            f"- Cross-year accuracy, mean of both directions: {mean.get('accuracy')} (water F1 "
+            f"{mean.get('water_f1')}, herbaceous F1 {mean.get('herbaceous_f1')}); {directions}",
+            f"- Change vs the first year's labels (bitemporal, at the default rule): precision "
+            f"{change.get('precision')}, recall {change.get('recall')}",
             f"- Spatially blocked validation accuracy: {blocked.get('accuracy')} (kappa {blocked.get('kappa')})",
             f"- Backbone weights: {spec.weights_uri} (sha256 {spec.weights_sha256})",
             f"- Files: sha256 of each in {MANIFEST}, checked before every run (registry.verify_version)",
