@@ -44,16 +44,12 @@ LEVERS = [
     Lever("input-128", request={"spec_overrides": {"input_size": 128}}),
     Lever("rgb", request={"spec_overrides": {"composite": "rgb"}}),
     Lever("no-spectral", request={"spec_overrides": {"spectral_features": False}}),
-    Lever("class-weighting", head={"class_weighting": True}),
+    Lever("no-class-weighting", head={"class_weighting": False}),
     Lever("no-pca", head={"pca_components": 0}),
     Lever("augment-8x-training", request={"augment": True}),
     Lever("tta-2-rot180", request={"augment": True}, tta_variants=(0, 2)),
     Lever("tta-8", request={"augment": True}, tta_variants=tuple(range(8))),
-    Lever(
-        "previous-default-96-class-weighting",
-        request={"spec_overrides": {"input_size": 96}},
-        head={"class_weighting": True},
-    ),
+    Lever("previous-default-96", request={"spec_overrides": {"input_size": 96}}),
     Lever("label-years-2009-only", request={"label_years": (2009,)}),
 ]
 

@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 # The change rule the evaluation reports at: (min_probability, min_prior_agreement,
 # min_prior_support), chosen from the change curve (see the README's model section).
-CHANGE_RULE = (0.7, 0.6, 0.7)
+CHANGE_RULE = (0.9, 0.6, 0.7)
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ class HeadSettings:
     l2: float = 1e-2
     learning_rate: float = 0.05
     steps: int = 400
-    class_weighting: bool = False
+    class_weighting: bool = True
     pca_components: int = 64
     spectral_count: int = 4
 
