@@ -52,7 +52,7 @@ class TrainingRequest:
     model_name: str = DEFAULT_MODEL_NAME
     spec_overrides: dict = field(default_factory=dict)
     seed: int = 42
-    augment: bool = False
+    augment: bool = True
     min_agreement: float = 0.6
     promote_alias: str = "production"
     labels_uri: str = ""
