@@ -261,7 +261,7 @@ def train_model(lake, spark) -> str:
     """Register a model through the library's training pipeline (features on Spark)."""
     from landshift.pipeline import TRAINING_RUN, run_pipeline
     from landshift.regions import get_region
-    from landshift.train_run import TrainingRequest
+    from landshift.training_run import TrainingRequest
 
     request = TrainingRequest(lake.root, get_region("nd-pothole"), (2009, 2014), MODEL)
     return run_pipeline(TRAINING_RUN, request, spark)["model_version"]

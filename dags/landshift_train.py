@@ -14,9 +14,12 @@ from datetime import datetime
 
 from airflow.sdk import Param, dag
 
-from landshift.regions import DEFAULT_MODEL_NAME, REGION_ID_PATTERN
+from landshift.regions import REGION_ID_PATTERN
 from landshift.requests import training_request
+from landshift.training_run import request_defaults
 from landshift_airflow import tasks
+
+DEFAULTS = request_defaults()
 
 
 @dag(
@@ -33,7 +36,7 @@ from landshift_airflow import tasks
     params={
         "region": Param("nd-pothole", type="string", pattern=REGION_ID_PATTERN.pattern, title="Region"),
         "label_years": Param(
-            [2009, 2014],
+            list(DEFAULTS["label_years"]),
             type="array",
             items={"type": "integer"},
             minItems=1,
@@ -47,7 +50,7 @@ from landshift_airflow import tasks
             description="Lake path of an NLCD-coded raster per year, with {year} (and {region}) in it, "
             "e.g. raw/labels/my-region/{year}/labels.tif. Empty: the region's registered training labels.",
         ),
-        "model_name": Param(DEFAULT_MODEL_NAME, type="string", minLength=1, title="Model name"),
+        "model_name": Param(DEFAULTS["model_name"], type="string", minLength=1, title="Model name"),
         "backbone": Param(
             "",
             type="string",
@@ -65,10 +68,10 @@ from landshift_airflow import tasks
             title="Band composite",
             description="Empty: the measured default.",
         ),
-        "seed": Param(42, type="integer", title="Random seed"),
-        "augment": Param(False, type="boolean", title="Flip/rotate augmentation"),
+        "seed": Param(DEFAULTS["seed"], type="integer", title="Random seed"),
+        "augment": Param(DEFAULTS["augment"], type="boolean", title="Flip/rotate augmentation"),
         "min_agreement": Param(
-            0.6,
+            DEFAULTS["min_agreement"],
             type="number",
             minimum=0,
             maximum=1,
@@ -76,7 +79,7 @@ from landshift_airflow import tasks
             description="Tiles whose majority label covers less of the tile are not trained on.",
         ),
         "split_block_tiles": Param(
-            4,
+            DEFAULTS["split_block_tiles"],
             type="integer",
             minimum=1,
             maximum=64,
@@ -84,10 +87,14 @@ from landshift_airflow import tasks
             description="Spatially blocked validation: square blocks of this many tiles a side go whole to one side.",
         ),
         "validation_share": Param(
-            0.25, type="number", minimum=0.05, maximum=0.5, title="Share of blocks held out for validation"
+            DEFAULTS["validation_share"],
+            type="number",
+            minimum=0.05,
+            maximum=0.5,
+            title="Share of blocks held out for validation",
         ),
         "promote_alias": Param(
-            "production",
+            DEFAULTS["promote_alias"],
             type="string",
             title="Alias to move to the new version",
             description="Empty: register without moving any alias.",

@@ -23,6 +23,8 @@ import pytest
 from conftest import LABELS_DIR, REPO_ROOT
 from landshift.errors import PublishBusyError, is_retryable
 from landshift.lake import (
+
+pytestmark = pytest.mark.data
     ENV_PUBLISH_PAUSE_AT,
     Lake,
     LocalLake,

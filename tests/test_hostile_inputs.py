@@ -33,6 +33,8 @@ from landshift.labels import aggregate_labels, check_label_codes
 from landshift.lake import LocalLake, allowed_lake_roots, confine_uri, open_lake, publish_dir
 from landshift.legend import DEFAULT_LEGEND
 from landshift.regions import (
+
+pytestmark = pytest.mark.data
     Region,
     RunLayout,
     aoi_in_crs,

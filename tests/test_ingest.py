@@ -10,6 +10,8 @@ from landshift.imagery import open_on_grid, read_tiles
 from landshift.ingest import ingest_scenes, is_cloud_optimized
 from landshift.lake import LocalLake
 
+pytestmark = pytest.mark.data
+
 GRID = TileGrid(ND_CRS, 224)
 
 

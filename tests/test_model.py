@@ -23,7 +23,7 @@ def tiles():
     stats = np.asarray(scene_stats(str(NAIP_2009), GRID), dtype=np.float32)
     cells = [GRID.tile(2170, 23254), GRID.tile(2175, 23248), GRID.tile(2180, 23245)]  # water, crop, crop
     with open_on_grid(str(NAIP_2009), GRID) as src:
-        pixels = np.stack([read_tile(src, cell, 96)[0] for cell in cells])
+        pixels = np.stack([read_tile(src, cell, ModelSpec().input_size)[0] for cell in cells])
     return pixels, np.repeat(stats[None], len(cells), axis=0)
 
 
@@ -58,8 +58,8 @@ def test_a_weights_file_with_another_sha256_is_refused():
 def test_wrong_tile_shapes_are_rejected(tiles):
     pixels, stats = tiles
     featurizer = Featurizer(ModelSpec(weights_sha256=SHA256), str(WEIGHTS))
-    with pytest.raises(InputError, match="expects 96"):
-        featurizer.features(pixels[:, :64, :64], stats)
+    with pytest.raises(InputError, match=f"expects {ModelSpec().input_size}"):
+        featurizer.features(pixels[:, :48, :48], stats)
     with pytest.raises(InputError, match="RGBN"):
         featurizer.features(pixels[..., :3], stats)
     with pytest.raises(InputError, match="scene stats"):

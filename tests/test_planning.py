@@ -11,6 +11,8 @@ from landshift.imagery import SceneInfo
 from landshift.lake import LocalLake
 from landshift.planning import inspect_scenes, intersect, plan_tiles, read_scene_infos, write_scene_infos
 
+pytestmark = pytest.mark.data
+
 GRID = TileGrid(ND_CRS, 224)
 
 

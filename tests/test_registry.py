@@ -5,11 +5,19 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from landshift.errors import IntegrityError, NotFoundError
+from landshift.errors import IntegrityError, ModelIntegrityError, NotFoundError
 from landshift.lake import LocalLake
 from landshift.legend import DEFAULT_LEGEND
 from landshift.model import Head, ModelSpec
-from landshift.registry import list_versions, register_version, resolve_version, set_alias
+from landshift.registry import (
+    MANIFEST,
+    VERSION_FILES,
+    list_versions,
+    register_version,
+    resolve_version,
+    set_alias,
+    verify_version,
+)
 
 SPEC = ModelSpec(weights_uri="/lake/models/backbones/w.h5", weights_sha256="ab" * 32)
 
@@ -51,7 +59,7 @@ def test_versions_are_numbered_and_identical_content_is_not_registered_twice(tmp
     assert loaded.spec == SPEC and loaded.legend.codes == [11, 82]
     assert np.allclose(loaded.head.weights, head(2).weights, atol=1e-6)
     files = sorted(p.name for p in (tmp_path / "models" / "demo-model" / "2").iterdir())
-    assert files == sorted(["head.npz", "spec.json", "legend.json", "metrics.json", "training.json", "model_card.md"])
+    assert files == sorted([*VERSION_FILES, MANIFEST])
 
 
 def test_aliases_move_and_resolve(tmp_path):
@@ -80,3 +88,74 @@ def test_an_existing_version_folder_is_never_overwritten(tmp_path):
     (tmp_path / "models" / "demo-model" / "1").mkdir(parents=True)  # a half-written stray folder
     with pytest.raises(IntegrityError, match="never overwritten"):
         register(lake, 1)
+
+
+def verified_lake(tmp_path, width: int = 1284) -> tuple[LocalLake, ModelSpec]:
+    """A lake with backbone weights and one version whose spec records their digest."""
+    import hashlib
+
+    lake = LocalLake(str(tmp_path))
+    weights = lake.uri("models", "backbones", "w.h5")
+    lake.write_bytes(weights, b"weights")
+    spec = ModelSpec(weights_uri=weights, weights_sha256=hashlib.sha256(b"weights").hexdigest())
+    rng = np.random.default_rng(0)
+    wide = Head(
+        offset=np.zeros(width),
+        projection=np.zeros((width, 4)),
+        mean=np.zeros(4),
+        scale=np.ones(4),
+        weights=rng.normal(size=(4, 2)),
+        bias=np.zeros(2),
+        class_codes=(11, 82),
+    )
+    register_version(lake, "demo-model", spec, wide, DEFAULT_LEGEND.subset([11, 82]), {}, {})
+    set_alias(lake, "demo-model", "production", "1")
+    return lake, spec
+
+
+def test_verify_version_accepts_an_intact_model(tmp_path):
+    lake, spec = verified_lake(tmp_path)
+    assert verify_version(lake, "demo-model", "production").spec == spec
+
+
+def test_verify_version_refuses_a_tampered_head_naming_the_model_and_file(tmp_path):
+    lake, _ = verified_lake(tmp_path)
+    head_file = tmp_path / "models" / "demo-model" / "1" / "head.npz"
+    head_file.write_bytes(head_file.read_bytes() + b"x")
+    with pytest.raises(ModelIntegrityError, match=r"model demo-model:production \(version 1\): head.npz has sha256"):
+        verify_version(lake, "demo-model", "production")
+
+
+def test_verify_version_refuses_a_missing_manifest_or_digest(tmp_path):
+    import json
+
+    lake, _ = verified_lake(tmp_path)
+    manifest = tmp_path / "models" / "demo-model" / "1" / MANIFEST
+    digests = json.loads(manifest.read_text())
+    manifest.write_text(json.dumps({k: v for k, v in digests.items() if k != "spec.json"}))
+    with pytest.raises(ModelIntegrityError, match=r"no digest for spec\.json"):
+        verify_version(lake, "demo-model", "1")
+    manifest.unlink()
+    with pytest.raises(ModelIntegrityError, match="carry no digests"):
+        verify_version(lake, "demo-model", "1")
+
+
+def test_verify_version_refuses_swapped_backbone_weights(tmp_path):
+    lake, spec = verified_lake(tmp_path)
+    lake.write_bytes(spec.weights_uri, b"other weights")
+    with pytest.raises(ModelIntegrityError, match=r"backbone weights .* have sha256"):
+        verify_version(lake, "demo-model", "production")
+
+
+def test_verify_version_refuses_a_head_built_for_another_backbone(tmp_path):
+    lake, _ = verified_lake(tmp_path, width=2052)  # a ResNet-50 head on a MobileNetV2 spec
+    with pytest.raises(ModelIntegrityError, match="head takes 2052 features, the mobilenet_v2 backbone"):
+        verify_version(lake, "demo-model", "production")
+
+
+def test_verify_version_refuses_a_spec_without_weights_digest(tmp_path):
+    lake = LocalLake(str(tmp_path))
+    spec = ModelSpec(weights_uri=lake.uri("models", "backbones", "w.h5"), weights_sha256="")
+    register_version(lake, "demo-model", spec, head(1), DEFAULT_LEGEND.subset([11, 82]), {}, {})
+    with pytest.raises(ModelIntegrityError, match="no sha256 for the backbone weights"):
+        verify_version(lake, "demo-model", "1")

@@ -12,6 +12,8 @@ from landshift.errors import InputError
 from landshift.grid import TileGrid
 from landshift.imagery import SceneInfo, check_blocks, inspect_scene, scene_stats
 
+pytestmark = pytest.mark.data
+
 GRID = TileGrid(ND_CRS, 224)
 
 

@@ -19,6 +19,8 @@ from landshift.model import Head, ModelSpec
 from landshift.regions import LabelSource, Region, region_from_dict
 from landshift.registry import register_version, set_alias
 from landshift.vintages import (
+
+pytestmark = pytest.mark.data
     FINGERPRINT_KEY,
     REASON_IMAGERY,
     REASON_LABELS,

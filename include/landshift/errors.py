@@ -98,3 +98,8 @@ def is_transient(exc: BaseException) -> bool:
         return True
     text = str(exc)
     return any(marker in text for marker in TRANSIENT_MESSAGES)
+
+
+class ModelIntegrityError(IntegrityError):
+    """A model version fails verification: a file's digest, a missing digest, or a backbone/head
+    mismatch. The message names the model reference and the reason."""

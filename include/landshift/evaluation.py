@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from landshift.legend import RECIPE_GROUPS, Legend
@@ -72,3 +74,102 @@ def evaluate(truth: np.ndarray, predicted: np.ndarray, legend: Legend) -> dict:
             "confusion_matrix": group_matrix.tolist(),
         },
     }
+
+
+def mean_of_directions(directions: list[dict]) -> dict:
+    """Mean accuracy, kappa and water / herbaceous F1 over cross-year directions."""
+
+    def f1(report: dict, code: str) -> float:
+        return report["per_class"].get(code, {}).get("f1", 0.0)
+
+    return {
+        "accuracy": round(float(np.mean([d["accuracy"] for d in directions])), 4),
+        "kappa": round(float(np.mean([d["kappa"] for d in directions])), 4),
+        "water_f1": round(float(np.mean([f1(d, "11") for d in directions])), 4),
+        "herbaceous_f1": round(float(np.mean([f1(d, "71") for d in directions])), 4),
+        "directions": len(directions),
+    }
+
+
+def fit_temperature(scores: np.ndarray, truth_index: np.ndarray) -> float:
+    """The softmax temperature minimising the negative log-likelihood of held-out scores (logits),
+    by a deterministic grid search over 0.25..8 (log-spaced)."""
+    best, best_nll = 1.0, np.inf
+    for temperature in np.exp(np.linspace(np.log(0.25), np.log(8.0), 97)):
+        scaled = scores / temperature
+        scaled = scaled - scaled.max(axis=1, keepdims=True)
+        log_probs = scaled - np.log(np.exp(scaled).sum(axis=1, keepdims=True))
+        nll = -log_probs[np.arange(len(truth_index)), truth_index].mean()
+        if nll < best_nll - 1e-12:
+            best, best_nll = float(temperature), nll
+    return round(best, 4)
+
+
+def reliability(confidence: np.ndarray, correct: np.ndarray, bins: int = 10) -> dict:
+    """Reliability diagram (per confidence bin: tiles, mean confidence, accuracy) and the expected
+    calibration error."""
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    rows, ece = [], 0.0
+    for low, high in itertools.pairwise(edges):
+        inside = (confidence > low) & (confidence <= high)
+        if not inside.any():
+            continue
+        mean_confidence, accuracy = float(confidence[inside].mean()), float(correct[inside].mean())
+        ece += inside.mean() * abs(mean_confidence - accuracy)
+        rows.append(
+            {
+                "bin": [round(float(low), 2), round(float(high), 2)],
+                "tiles": int(inside.sum()),
+                "confidence": round(mean_confidence, 4),
+                "accuracy": round(accuracy, 4),
+            }
+        )
+    return {"bins": rows, "ece": round(float(ece), 4)}
+
+
+def change_scores(
+    prior: np.ndarray,
+    later_truth: np.ndarray,
+    predicted: np.ndarray,
+    probability: np.ndarray,
+    reportable: np.ndarray,
+    prior_support: np.ndarray | None = None,
+    thresholds: tuple[float, ...] = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95),
+    supports: tuple[float, ...] = (0.5, 0.6, 0.7, 0.8),
+) -> list[dict]:
+    """Change precision and recall per ``min_probability`` threshold, without and with bitemporal
+    evidence: ``prior_support`` is the probability the model gives the prior class on the prior
+    vintage's imagery, and a change counts only where it reaches ``min_prior_support``.
+
+    Truth: tiles whose later label differs from the prior label. A reported change is right only
+    when its to-class is the later label (its from-class is the prior label by construction).
+    ``reportable``: tiles whose prior is clear enough to report (the rule's prior agreement).
+    """
+    truth = (prior != later_truth) & (prior > 0) & (later_truth > 0)
+    differs = (predicted != prior) & (prior > 0) & reportable
+    rows = []
+    for support in (None, *supports) if prior_support is not None else (None,):
+        for threshold in thresholds:
+            reported = differs & (probability >= threshold)
+            if support is not None:
+                reported &= prior_support >= support
+            right = reported & truth & (predicted == later_truth)
+            rows.append(
+                {
+                    "min_probability": threshold,
+                    "min_prior_support": support,
+                    "reported": int(reported.sum()),
+                    "right": int(right.sum()),
+                    "true_changes": int(truth.sum()),
+                    "precision": round(float(right.sum() / reported.sum()), 4) if reported.any() else 0.0,
+                    "recall": round(float(right.sum() / truth.sum()), 4) if truth.any() else 0.0,
+                }
+            )
+    return rows
+
+
+def best_operating_point(curve: list[dict], min_recall: float) -> dict | None:
+    """The curve's point of highest precision among those with recall >= ``min_recall`` (ties:
+    higher recall), or None."""
+    eligible = [row for row in curve if row["recall"] >= min_recall]
+    return max(eligible, key=lambda row: (row["precision"], row["recall"])) if eligible else None

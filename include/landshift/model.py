@@ -40,7 +40,7 @@ class ModelSpec:
     alpha: float = 0.35
     weights_uri: str = ""
     weights_sha256: str = ""
-    input_size: int = 96
+    input_size: int = 64
     composite: str = "nir-r-g"
     normalization: str = "scene-percentile"
     spectral_features: bool = True
@@ -57,6 +57,11 @@ class ModelSpec:
             raise InputError(f"unknown resampling {self.resampling!r}; supported: {list(RESAMPLINGS)}")
         if not 32 <= int(self.input_size) <= 512:
             raise InputError(f"input_size must lie in 32..512 px, got {self.input_size}")
+
+    @property
+    def spectral_count(self) -> int:
+        """How many spectral features follow the embedding in each feature vector."""
+        return len(SPECTRAL_FEATURE_NAMES) if self.spectral_features else 0
 
     def to_dict(self) -> dict:
         """A JSON-ready dict."""

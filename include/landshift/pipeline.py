@@ -22,7 +22,8 @@ State = dict[str, Any]
 
 @dataclass(frozen=True)
 class Stage:
-    """One step of a pipeline: a function of (request, state), or a Spark job and its arguments."""
+    """One step of a pipeline: a function of (request, state), or a Spark job and its arguments
+    (a Spark stage may also have an in-process ``run``, used when no Spark session is given)."""
 
     name: str
     run: Callable[[Any, State], State] | None = None
@@ -110,25 +111,31 @@ REGION_RUN = Pipeline(
 
 
 def _training_request(raw: dict) -> Any:
-    from landshift.train_run import TrainingRequest
+    from landshift.training_run import TrainingRequest
 
     return TrainingRequest.from_dict(raw)
 
 
 def _prepare_training(request: Any, state: State) -> State:
-    from landshift.train_run import prepare
+    from landshift.training_run import prepare
 
     return prepare(request)
 
 
 def _feature_args(request: Any, state: State) -> list[str]:
-    from landshift.train_run import feature_job_args
+    from landshift.training_run import feature_job_args
 
     return feature_job_args(request, state)
 
 
+def _extract_features_here(request: Any, state: State) -> State:
+    from landshift.training_run import extract_features
+
+    return extract_features(request, state)
+
+
 def _train_and_register(request: Any, state: State) -> State:
-    from landshift.train_run import train_and_register
+    from landshift.training_run import train_and_register
 
     return train_and_register(request, state)
 
@@ -137,7 +144,7 @@ TRAINING_RUN = Pipeline(
     "training",
     (
         Stage("prepare_training", _prepare_training),
-        Stage("extract_features", spark_job="extract_features", job_args=_feature_args),
+        Stage("extract_features", _extract_features_here, spark_job="extract_features", job_args=_feature_args),
         Stage("train_and_register", _train_and_register),
     ),
     _training_request,
@@ -147,22 +154,31 @@ PIPELINES = {pipeline.name: pipeline for pipeline in (REGION_RUN, TRAINING_RUN)}
 
 
 def run_stage(stage: Stage, request: Any, state: State) -> State:
-    """Run a task stage and return the state extended with its result."""
+    """Run a stage in this process and return the state extended with its result."""
     if stage.run is None:
         raise ValueError(f"stage {stage.name} is a Spark job; submit it with its job_args")
     return {**state, **stage.run(request, state)}
 
 
-def run_pipeline(pipeline: Pipeline, request: Any, spark: Any, job_extra_args: list[str] | None = None) -> State:
-    """Run every stage in order in this process, Spark stages in ``spark``; the final state."""
+def run_pipeline(
+    pipeline: Pipeline,
+    request: Any,
+    spark: Any = None,
+    job_extra_args: list[str] | None = None,
+    until: str = "",
+) -> State:
+    """Run the stages in order in this process, Spark stages as their jobs in ``spark`` (or in-process
+    without a session, where they can); stop after ``until``. The final state."""
     from landshift.spark_jobs import run_job
 
     state: State = {"request": request.to_dict()}
     for stage in pipeline.stages:
         log.info("LandShift %s stage %s", pipeline.name, stage.name)
-        if stage.on_spark:
+        if stage.on_spark and spark is not None:
             args = [*stage.job_args(request, state), *(job_extra_args or [])]
             state = {**state, stage.name: run_job(spark, stage.spark_job, args)}
         else:
             state = run_stage(stage, request, state)
+        if stage.name == until:
+            break
     return state

@@ -16,7 +16,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from landshift.errors import InputError, IntegrityError, NotFoundError
+from landshift.errors import InputError, IntegrityError, ModelIntegrityError, NotFoundError
 from landshift.lake import Lake, read_json, write_json
 from landshift.legend import Legend
 from landshift.model import Head, ModelSpec
@@ -25,6 +25,10 @@ log = logging.getLogger(__name__)
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9._-]{1,62}$")
 VERSION_FILES = ("head.npz", "spec.json", "legend.json", "metrics.json", "training.json", "model_card.md")
+# sha256 of every file above, written with the version and checked by verify_version.
+MANIFEST = "manifest.json"
+# Width of each backbone's pooled embedding (the head's input, before the spectral features).
+EMBEDDING_WIDTH = {"mobilenet_v2": 1280, "resnet50": 2048, "efficientnet_b0": 1280}
 
 
 @dataclass(frozen=True)
@@ -77,21 +81,30 @@ def fingerprint_of(spec: ModelSpec, head: Head, legend: Legend) -> str:
 def model_card(name: str, version: str, spec: ModelSpec, legend: Legend, metrics: dict, training: dict) -> str:
     """A short Markdown model card."""
     cross = metrics.get("cross_year") or {}
+    mean = cross.get("mean") or {}
+    directions = "; ".join(
+        f"{d['train_year']} -> {d['test_years']}: {d['accuracy']}" for d in cross.get("directions", [])
+    )
     blocked = metrics.get("spatial_blocks") or {}
+    change = (metrics.get("change") or {}).get("at_rule", {}).get("bitemporal") or {}
     return "\n".join(
         [
             f"# {name} version {version}",
             "",
             f"Frozen ImageNet {spec.backbone} backbone ({spec.input_size} px, {spec.composite} composite, "
             f"{spec.normalization} normalisation, spectral features {'on' if spec.spectral_features else 'off'}) "
-            "with a softmax head trained on prior land-cover labels.",
+            "with a softmax head trained on prior land-cover labels, probabilities temperature-scaled "
+            f"(T = {(metrics.get('calibration') or {}).get('temperature')}).",
             "",
             f"- Classes: {', '.join(f'{c.code} {c.name}' for c in legend.classes)}",
             f"- Training data: region {training.get('region')}, label years {training.get('label_years')}",
-            f"- Cross-year accuracy: {cross.get('accuracy')} (kappa {cross.get('kappa')}), "
-            f"trained on {cross.get('train_year')}, tested on {cross.get('test_years')}",
+            f"- Cross-year accuracy, mean of both directions: {mean.get('accuracy')} (water F1 "
+            f"{mean.get('water_f1')}, herbaceous F1 {mean.get('herbaceous_f1')}); {directions}",
+            f"- Change vs the first year's labels (bitemporal, at the default rule): precision "
+            f"{change.get('precision')}, recall {change.get('recall')}",
             f"- Spatially blocked validation accuracy: {blocked.get('accuracy')} (kappa {blocked.get('kappa')})",
             f"- Backbone weights: {spec.weights_uri} (sha256 {spec.weights_sha256})",
+            f"- Files: sha256 of each in {MANIFEST}, checked before every run (registry.verify_version)",
             "",
             "Limits: labels from one annotator on 224 m cells; crop vs grassland is the weakest call.",
             "",
@@ -123,6 +136,9 @@ def register_version(
             "training.json": json.dumps({**training, "fingerprint": fingerprint}, indent=2, sort_keys=True).encode(),
             "model_card.md": model_card(name, version, spec, legend, metrics, training).encode(),
         }
+        files[MANIFEST] = json.dumps(
+            {name: hashlib.sha256(content).hexdigest() for name, content in files.items()}, indent=2, sort_keys=True
+        ).encode()
         for file_name, content in files.items():
             Path(tmp, file_name).write_bytes(content)
         staging = lake.uri("staging", f"model-{name}-{version}-{fingerprint[:8]}")
@@ -166,3 +182,41 @@ def resolve_version(lake: Lake, name: str, ref: str) -> ModelVersion:
         metrics=read_json(lake, f"{uri}/metrics.json"),
         fingerprint=training.get("fingerprint", ""),
     )
+
+
+def verify_version(lake: Lake, name: str, ref: str) -> ModelVersion:
+    """Load a version and check it before any Spark job uses it: every file against the digest in
+    its manifest, the backbone weights against the spec's sha256, and the head's input width
+    against the backbone's. Raises ModelIntegrityError naming the model reference and the reason."""
+    version = resolve_version(lake, name, ref)
+    label = f"model {name}:{ref} (version {version.version})"
+
+    def fail(reason: str) -> ModelIntegrityError:
+        return ModelIntegrityError(f"{label}: {reason}")
+
+    manifest_uri = f"{version.uri}/{MANIFEST}"
+    if not lake.exists(manifest_uri):
+        raise fail(f"no {MANIFEST}: its files carry no digests")
+    digests = read_json(lake, manifest_uri)
+    for file_name in VERSION_FILES:
+        expected = digests.get(file_name)
+        if not expected:
+            raise fail(f"{MANIFEST} has no digest for {file_name}")
+        actual = hashlib.sha256(lake.read_bytes(f"{version.uri}/{file_name}")).hexdigest()
+        if actual != expected:
+            raise fail(f"{file_name} has sha256 {actual}, the manifest records {expected}")
+    spec = version.spec
+    if not spec.weights_sha256:
+        raise fail("the spec records no sha256 for the backbone weights")
+    if not lake.exists(spec.weights_uri):
+        raise fail(f"backbone weights {spec.weights_uri} not in the lake")
+    actual = hashlib.sha256(lake.read_bytes(spec.weights_uri)).hexdigest()
+    if actual != spec.weights_sha256:
+        raise fail(f"backbone weights {spec.weights_uri} have sha256 {actual}, the spec records {spec.weights_sha256}")
+    expected_width = EMBEDDING_WIDTH[spec.backbone] + spec.spectral_count
+    if version.head.offset.shape[0] != expected_width:
+        raise fail(
+            f"the head takes {version.head.offset.shape[0]} features, the {spec.backbone} backbone with "
+            f"{spec.spectral_count} spectral features gives {expected_width}"
+        )
+    return version

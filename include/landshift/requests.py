@@ -224,6 +224,6 @@ def manual_region_request(trigger: Mapping[str, Any], lake_root: str) -> RunRequ
 
 def training_request(trigger: Mapping[str, Any], lake_root: str) -> Any:
     """The training request of the training DAG's trigger form."""
-    from landshift.train_run import TrainingRequest
+    from landshift.training_run import TrainingRequest
 
-    return TrainingRequest.from_trigger(trigger, lake_root)
+    return TrainingRequest.from_params(trigger["params"], lake_root)

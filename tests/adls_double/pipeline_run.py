@@ -21,7 +21,7 @@ from landshift.pipeline import REGION_RUN, TRAINING_RUN, run_pipeline
 from landshift.publish import PRODUCT_FILES
 from landshift.regions import get_region
 from landshift.requests import RunRequest
-from landshift.train_run import TrainingRequest
+from landshift.training_run import TrainingRequest
 
 MODEL = "landshift-mobilenetv2"
 

@@ -3,17 +3,28 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import pandas as pd
 
 from landshift.errors import InputError
-from landshift.evaluation import evaluate
+from landshift.evaluation import (
+    best_operating_point,
+    change_scores,
+    evaluate,
+    fit_temperature,
+    mean_of_directions,
+    reliability,
+)
 from landshift.legend import Legend
 from landshift.model import Head
 
 log = logging.getLogger(__name__)
+
+# The change rule the evaluation reports at: (min_probability, min_prior_agreement,
+# min_prior_support), chosen from the change curve (see the README's model section).
+CHANGE_RULE = (0.9, 0.6, 0.7)
 
 
 @dataclass(frozen=True)
@@ -137,6 +148,85 @@ def train_head(features: np.ndarray, labels: np.ndarray, seed: int = 42, setting
     )
 
 
+def logits(head: Head, features: np.ndarray) -> np.ndarray:
+    """The head's raw class scores (before the softmax)."""
+    return head.inputs(features) @ head.weights + head.bias
+
+
+def with_temperature(head: Head, temperature: float) -> Head:
+    """``head`` with its scores divided by ``temperature``: same classes, calibrated probabilities,
+    same file format."""
+    return replace(head, weights=head.weights / temperature, bias=head.bias / temperature)
+
+
+def cross_year(table: pd.DataFrame, features: np.ndarray, original: np.ndarray, legend: Legend, seed: int, settings):
+    """Every direction (train on one year, test on the others' original tiles) and their mean."""
+    labels = table["prior_class"].to_numpy()
+    years = sorted(int(y) for y in table["year"].unique())
+    directions = []
+    for year in years:
+        train, test = (table["year"] == year).to_numpy(), (table["year"] != year).to_numpy() & original
+        head = train_head(features[train], labels[train], seed, settings)
+        report = evaluate(labels[test], head.predict(features[test]), legend)
+        directions.append({"train_year": year, "test_years": [y for y in years if y != year], **report})
+    return {"directions": directions, "mean": mean_of_directions(directions)}
+
+
+def change_evaluation(
+    table: pd.DataFrame,
+    features: np.ndarray,
+    seed: int,
+    settings,
+    min_agreement: float,
+    rule: tuple[float, float, float],
+    temperature: float = 1.0,
+) -> dict:
+    """Change against the first year's labels by a model trained on the first year only, applied to
+    the second year's imagery; truth is where the two years' labels differ. The curve over
+    ``min_probability``, with and without bitemporal evidence (the same model on the first year's
+    imagery), and the figures at ``rule`` (min_probability, min_prior_agreement, min_prior_support)."""
+    first, second = sorted(int(y) for y in table["year"].unique())[:2]
+    original = table[table["variant"] == 0]
+    before = original[original["year"] == first].set_index(["col", "row"])
+    after = original[original["year"] == second].set_index(["col", "row"])
+    cells = before.index.intersection(after.index)
+    before, after = before.loc[cells], after.loc[cells]
+    trainable = ((table["year"] == first) & (table["prior_agreement"] >= min_agreement)).to_numpy()
+    trainable &= (table["prior_class"] > 0).to_numpy()
+    head = train_head(features[trainable], table["prior_class"].to_numpy()[trainable], seed, settings)
+    head = with_temperature(head, temperature)
+    probabilities = head.predict_proba(features[after["index"].to_numpy()])
+    codes = np.asarray(head.class_codes)
+    predicted = codes[probabilities.argmax(axis=1)]
+    prior = before["prior_class"].to_numpy()
+    prior_probabilities = head.predict_proba(features[before["index"].to_numpy()])
+    known = np.isin(prior, codes)
+    prior_support = np.where(
+        known, prior_probabilities[np.arange(len(prior)), np.searchsorted(codes, prior).clip(0, len(codes) - 1)], 0.0
+    )
+    curve = change_scores(
+        prior,
+        after["prior_class"].to_numpy(),
+        predicted,
+        probabilities.max(axis=1),
+        (before["prior_agreement"] >= rule[1]).to_numpy(),
+        prior_support,
+    )
+    at_rule = {
+        ("post_classification" if row["min_prior_support"] is None else "bitemporal"): row
+        for row in curve
+        if row["min_probability"] == rule[0] and row["min_prior_support"] in (None, rule[2])
+    }
+    return {
+        "train_year": first,
+        "test_year": second,
+        "rule": {"min_probability": rule[0], "min_prior_agreement": rule[1], "min_prior_support": rule[2]},
+        "at_rule": at_rule,
+        "best_at_recall_0.6": best_operating_point(curve, 0.6),
+        "curve": curve,
+    }
+
+
 def evaluate_and_fit(
     table: pd.DataFrame,
     features: np.ndarray,
@@ -145,23 +235,28 @@ def evaluate_and_fit(
     min_agreement: float = 0.6,
     settings: HeadSettings | None = None,
     split: SplitSettings | None = None,
+    change_rule: tuple[float, float, float] = CHANGE_RULE,
 ) -> tuple[Head, Legend, dict]:
-    """Honest metrics (blocked split; cross-year when several years), then the head on everything.
+    """Honest metrics, then the head on everything, its probabilities calibrated.
 
-    ``table`` rows align with ``features`` rows and carry year, col, row, variant (augmentation
-    index, 0 = original), prior_class and prior_agreement. Evaluation uses original tiles only.
+    Spatially blocked split (a temperature fitted on its validation blocks calibrates the final
+    head); with several years, cross-year validation in every direction and their mean, and the
+    change evaluation between the first two years. ``table`` rows align with ``features`` rows and
+    carry year, col, row, variant (augmentation index, 0 = original), prior_class and
+    prior_agreement. Evaluation uses original tiles only.
     """
+    settings = settings or HeadSettings()
+    table = table.reset_index(drop=True).assign(index=np.arange(len(table)))
     keep = (table["prior_agreement"] >= min_agreement).to_numpy() & (table["prior_class"] > 0).to_numpy()
+    metrics: dict = {"min_agreement": min_agreement, "head": asdict(settings)}
+    years = sorted(int(y) for y in table["year"].unique())
+    everything, all_features = table, features
     table, features = table[keep].reset_index(drop=True), features[keep]
     original = (table["variant"] == 0).to_numpy()
     labels = table["prior_class"].to_numpy()
-    metrics: dict = {"min_agreement": min_agreement, "training_tiles": int(original.sum()), "training_rows": len(table)}
-    years = sorted(int(y) for y in table["year"].unique())
+    metrics.update(training_tiles=int(original.sum()), training_rows=len(table))
     if len(years) > 1:
-        train, test = (table["year"] == years[0]).to_numpy(), (table["year"] != years[0]).to_numpy() & original
-        head = train_head(features[train], labels[train], seed, settings)
-        report = evaluate(labels[test], head.predict(features[test]), legend)
-        metrics["cross_year"] = {"train_year": years[0], "test_years": years[1:], **report}
+        metrics["cross_year"] = cross_year(table, features, original, legend, seed, settings)
     split = split or SplitSettings()
     _, validation_mask = blocked_split(table[original], split.block_tiles, split.validation_share, seed=seed)
     metrics["split"] = {"block_tiles": split.block_tiles, "validation_share": split.validation_share}
@@ -171,9 +266,35 @@ def evaluate_and_fit(
     head = train_head(features[~in_validation], labels[~in_validation], seed, settings)
     test = in_validation & original
     metrics["spatial_blocks"] = evaluate(labels[test], head.predict(features[test]), legend)
-    final = train_head(features, labels, seed, settings)
-    for key in ("accuracy", "kappa"):
-        source = metrics.get("cross_year", metrics["spatial_blocks"])
-        metrics[key] = source[key]
-    metrics["water_f1"] = metrics.get("cross_year", metrics["spatial_blocks"])["per_class"].get("11", {}).get("f1")
+    scores = logits(head, features[test])
+    truth_index = np.searchsorted(head.class_codes, labels[test])
+    temperature = fit_temperature(scores, truth_index)
+    metrics["calibration"] = calibration_report(scores, truth_index, temperature)
+    if len(years) > 1:
+        metrics["change"] = change_evaluation(
+            everything, all_features, seed, settings, min_agreement, change_rule, temperature
+        )
+    final = with_temperature(train_head(features, labels, seed, settings), temperature)
+    headline = metrics["cross_year"]["mean"] if "cross_year" in metrics else metrics["spatial_blocks"]
+    metrics["accuracy"], metrics["kappa"] = headline["accuracy"], headline["kappa"]
+    per_class = metrics["spatial_blocks"]["per_class"]
+    metrics["water_f1"] = headline.get("water_f1", per_class.get("11", {}).get("f1"))
+    metrics["herbaceous_f1"] = headline.get("herbaceous_f1", per_class.get("71", {}).get("f1"))
     return final, legend.subset(final.class_codes), metrics
+
+
+def calibration_report(scores: np.ndarray, truth_index: np.ndarray, temperature: float) -> dict:
+    """Reliability of the blocked-validation probabilities before and after temperature scaling."""
+
+    def softmax(values: np.ndarray) -> np.ndarray:
+        values = values - values.max(axis=1, keepdims=True)
+        exp = np.exp(values)
+        return exp / exp.sum(axis=1, keepdims=True)
+
+    correct = scores.argmax(axis=1) == truth_index
+    return {
+        "temperature": temperature,
+        "fitted_on": "spatial_blocks validation tiles",
+        "before": reliability(softmax(scores).max(axis=1), correct),
+        "after": reliability(softmax(scores / temperature).max(axis=1), correct),
+    }

@@ -1,7 +1,11 @@
-"""Stages of a training run: labelled tiles -> embeddings (Spark job) -> head, evaluation, registry.
+"""A training run as data: the request, and the stage sequence every runner runs.
 
-Training-run paths are keyed by a hash of the request, so a retry or a re-run with the same
-parameters overwrites its own tables and registers the identical model version again (a no-op).
+``TRAINING_STAGES`` is the one place the order of a training run is written: plan labelled tiles
+-> embeddings (a Spark job in the DAG, in-process in the evaluation and tests) -> head, honest
+evaluation, registry. Each stage is a function of the :class:`TrainingRequest` and the previous
+stage's small JSON-able result. Training-run paths are keyed by a hash of the request, so a retry
+or a re-run with the same parameters overwrites its own tables and registers the identical model
+version again (a no-op). Importing this module is cheap (DAG files read the stage names).
 """
 
 from __future__ import annotations
@@ -9,16 +13,18 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from dataclasses import asdict, dataclass, field
-
-import numpy as np
-import pandas as pd
+from dataclasses import MISSING, asdict, dataclass, field, fields
+from typing import TYPE_CHECKING, Any
 
 from landshift.errors import InputError, NotFoundError
 from landshift.grid import TileGrid
-from landshift.lake import Lake, open_lake, read_json, read_table, write_json, write_table
-from landshift.legend import DEFAULT_LEGEND
-from landshift.regions import LabelSource, Region, resolve_path
+from landshift.regions import DEFAULT_MODEL_NAME, LabelSource, Region, get_region, resolve_path
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+    from landshift.lake import Lake
 
 log = logging.getLogger(__name__)
 
@@ -28,19 +34,25 @@ BACKBONE_FILES = {
     "resnet50": "resnet50_no_top.weights.h5",
     "efficientnet_b0": "efficientnet_b0_no_top.weights.h5",
 }
+# Model-spec fields a training request may override (the rest are the measured defaults).
+SPEC_OVERRIDE_KEYS = ("backbone", "input_size", "composite", "normalization", "spectral_features", "resampling")
 
 
 @dataclass(frozen=True)
 class TrainingRequest:
-    """What to train: a region's labelled years, the backbone and head settings."""
+    """What to train: a region's labelled years, the backbone and head settings.
+
+    The defaults here are the only defaults of a training run: the DAG's form, the evaluation and
+    the tests take them from this class. Validated once, on construction.
+    """
 
     lake_root: str
     region: Region
-    label_years: tuple[int, ...]
-    model_name: str
+    label_years: tuple[int, ...] = (2009, 2014)
+    model_name: str = DEFAULT_MODEL_NAME
     spec_overrides: dict = field(default_factory=dict)
     seed: int = 42
-    augment: bool = False
+    augment: bool = True
     min_agreement: float = 0.6
     promote_alias: str = "production"
     labels_uri: str = ""
@@ -48,7 +60,7 @@ class TrainingRequest:
     validation_share: float = 0.25
 
     def __post_init__(self) -> None:
-        from landshift.training import SplitSettings
+        from landshift.head_training import SplitSettings
 
         if not self.label_years:
             raise InputError("label_years is empty")
@@ -60,41 +72,38 @@ class TrainingRequest:
             raise InputError(f"region {self.region.id} has no training labels for {missing}; it has {sorted(known)}")
         if not 0.0 <= self.min_agreement <= 1.0:
             raise InputError(f"min_agreement must lie in [0, 1], got {self.min_agreement}")
+        unknown = sorted(set(self.spec_overrides) - set(SPEC_OVERRIDE_KEYS))
+        if unknown:
+            raise InputError(f"unknown model spec overrides {unknown}; allowed: {list(SPEC_OVERRIDE_KEYS)}")
         SplitSettings(self.split_block_tiles, self.validation_share)  # validates
 
-    def to_dict(self) -> dict:
-        """A JSON-able dict (XCom); :meth:`from_dict` reverses it."""
-        return {**asdict(self), "region": self.region.to_dict(), "label_years": list(self.label_years)}
+    def to_dict(self) -> dict[str, Any]:
+        """A small JSON-able dict (the region by id); :meth:`from_dict` rebuilds the request."""
+        return {**asdict(self), "region": self.region.id, "label_years": list(self.label_years)}
 
     @classmethod
-    def from_dict(cls, raw: dict) -> TrainingRequest:
-        """The request back from :meth:`to_dict`."""
-        return cls(**{**raw, "region": Region.from_dict(raw["region"]), "label_years": tuple(raw["label_years"])})
+    def from_dict(cls, raw: dict[str, Any]) -> TrainingRequest:
+        """Rebuild (and validate) a request; missing keys take the defaults, unknown keys are an error."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(raw) - known)
+        if unknown:
+            raise InputError(f"unknown training request fields {unknown}")
+        values = dict(raw)
+        region = values.get("region")
+        values["region"] = region if isinstance(region, Region) else get_region(str(region))
+        if "label_years" in values:
+            values["label_years"] = tuple(int(year) for year in values["label_years"])
+        return cls(**values)
 
     @classmethod
-    def from_trigger(cls, trigger: dict, lake_root: str) -> TrainingRequest:
-        """A validated request from the training DAG's trigger form (``trigger["params"]``)."""
-        from landshift.regions import get_region
-
-        params = trigger["params"]
-        overrides = {key: params[key] for key in SPEC_PARAMS if params.get(key) not in (None, "", 0)}
-        try:
-            return cls(
-                lake_root=lake_root,
-                region=get_region(str(params["region"])),
-                label_years=tuple(int(y) for y in params["label_years"]),
-                model_name=str(params["model_name"]),
-                spec_overrides=overrides,
-                seed=int(params["seed"]),
-                augment=bool(params["augment"]),
-                min_agreement=float(params["min_agreement"]),
-                promote_alias=str(params.get("promote_alias") or ""),
-                labels_uri=str(params.get("labels_uri") or ""),
-                split_block_tiles=int(params.get("split_block_tiles", 4)),
-                validation_share=float(params.get("validation_share", 0.25)),
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise InputError(f"malformed training parameters: {exc}") from exc
+    def from_params(cls, params: dict[str, Any], lake_root: str) -> TrainingRequest:
+        """A request from a form's flat params: empty / 0 spec fields mean 'the default'."""
+        overrides = {k: params[k] for k in SPEC_OVERRIDE_KEYS if params.get(k) not in (None, "", 0)}
+        names = {f.name for f in fields(cls)} - {"lake_root", "spec_overrides"}
+        values = {k: v for k, v in params.items() if k in names and v is not None}
+        values["labels_uri"] = str(values.get("labels_uri") or "")
+        values["promote_alias"] = str(values.get("promote_alias") or "")
+        return cls.from_dict({**values, "lake_root": lake_root, "spec_overrides": overrides})
 
     @property
     def label_sources(self) -> tuple[LabelSource, ...]:
@@ -109,9 +118,7 @@ class TrainingRequest:
     @property
     def key(self) -> str:
         """A short hash naming this request's work folder."""
-        payload = json.dumps(
-            {**asdict(self), "lake_root": None, "region": self.region.id, "promote_alias": None}, sort_keys=True
-        )
+        payload = json.dumps({**self.to_dict(), "lake_root": None, "promote_alias": None}, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
     @property
@@ -123,6 +130,11 @@ class TrainingRequest:
     def grid(self) -> TileGrid:
         """The region's tile grid."""
         return TileGrid(self.region.crs, self.region.tile_size_m)
+
+
+def request_defaults() -> dict[str, Any]:
+    """The training request's defaults, for forms (the DAG's params)."""
+    return {f.name: f.default for f in fields(TrainingRequest) if f.default is not MISSING}
 
 
 def file_sha256(lake: Lake, uri: str) -> str:
@@ -138,7 +150,7 @@ def model_spec_for(request: TrainingRequest, lake: Lake):
     backbone = overrides.get("backbone", ModelSpec().backbone)
     if backbone not in BACKBONE_FILES:
         raise InputError(f"unknown backbone {backbone!r}; supported: {sorted(BACKBONE_FILES)}")
-    weights_uri = overrides.pop("weights_uri", None) or lake.uri("models", "backbones", BACKBONE_FILES[backbone])
+    weights_uri = lake.uri("models", "backbones", BACKBONE_FILES[backbone])
     if not lake.exists(weights_uri):
         raise NotFoundError(f"backbone weights for {backbone} not in the lake: {weights_uri}")
     return ModelSpec.from_dict(
@@ -151,9 +163,13 @@ def model_spec_for(request: TrainingRequest, lake: Lake):
     )
 
 
-def prepare(request: TrainingRequest) -> dict:
+def prepare(request: TrainingRequest, _previous: dict | None = None) -> dict:
     """Plan labelled tiles for every training year and write the tiles table and the spec."""
+    import pandas as pd
+
     from landshift.labels import aggregate_labels
+    from landshift.lake import open_lake, write_json, write_table
+    from landshift.legend import DEFAULT_LEGEND
     from landshift.planning import discover_scenes, plan_tiles
 
     lake = open_lake(request.lake_root)
@@ -208,8 +224,47 @@ def feature_job_args(request: TrainingRequest, prepared: dict) -> list[str]:
     ]
 
 
+def extract_features(request: TrainingRequest, prepared: dict) -> dict:
+    """Embeddings of the planned tiles, in this process (the DAG runs ``jobs/extract_features.py``
+    on Spark instead; both call the same scoring functions). Returns ``prepared`` unchanged.
+
+    A features table already in the run's work folder is kept: it was moved into place whole,
+    and the folder is keyed by the request, so evaluations re-use it as a cache.
+    """
+    import pandas as pd
+
+    from landshift.lake import open_lake, read_table, write_table
+    from landshift.scoring import ScoringConfig, score_partitions
+
+    lake = open_lake(request.lake_root)
+    target = f"{prepared['features_uri']}/part-00000.parquet"
+    if lake.exists(target):
+        log.info("Features of %s already extracted: %s", request.key, target)
+        return prepared
+    config = ScoringConfig(
+        lake_root=request.lake_root,
+        model_name="",
+        model_version="",
+        crs=prepared["crs"],
+        tile_size_m=prepared["tile_size_m"],
+        emit_features=True,
+        augment=bool(prepared["augment"]),
+        spec_uri=prepared["spec_uri"],
+    )
+    tiles = read_table(lake, prepared["tiles_uri"])
+    table = pd.concat(score_partitions(config)(iter([tiles])), ignore_index=True)
+    staging = f"{request.work}/features-staging/part-00000.parquet"
+    write_table(lake, staging, table)
+    lake.move(f"{request.work}/features-staging", prepared["features_uri"])
+    return prepared
+
+
 def feature_matrix(lake: Lake, prepared: dict) -> tuple[pd.DataFrame, np.ndarray]:
     """Labelled tiles joined with their embeddings (one row per tile and augmentation variant)."""
+    import numpy as np
+
+    from landshift.lake import read_table
+
     features = read_table(lake, prepared["features_uri"])
     features = features[features["status"] == "scored"]
     tiles = read_table(lake, prepared["tiles_uri"])[
@@ -221,26 +276,39 @@ def feature_matrix(lake: Lake, prepared: dict) -> tuple[pd.DataFrame, np.ndarray
     return table, np.stack(table["features"].to_numpy()).astype(np.float32)
 
 
-def train_and_register(request: TrainingRequest, prepared: dict) -> dict:
-    """Train the head, evaluate it honestly, register the version and move the alias."""
-    from landshift.model import SPECTRAL_FEATURE_NAMES, ModelSpec
-    from landshift.registry import register_version, set_alias
-    from landshift.training import HeadSettings, SplitSettings, evaluate_and_fit
+def evaluate_and_fit_run(request: TrainingRequest, prepared: dict):
+    """(head, legend, metrics) of a run's features: what :func:`train_and_register` registers and
+    what ``make evaluate`` reports, from one code path."""
+    from landshift.head_training import HeadSettings, SplitSettings, evaluate_and_fit
+    from landshift.lake import open_lake, read_json
+    from landshift.legend import DEFAULT_LEGEND
+    from landshift.model import ModelSpec
 
     lake = open_lake(request.lake_root)
     table, features = feature_matrix(lake, prepared)
     spec = ModelSpec.from_dict(read_json(lake, prepared["spec_uri"]))
-    settings = HeadSettings(spectral_count=len(SPECTRAL_FEATURE_NAMES) if spec.spectral_features else 0)
-    head, legend, metrics = evaluate_and_fit(
+    return evaluate_and_fit(
         table,
         features,
         DEFAULT_LEGEND,
         seed=request.seed,
         min_agreement=request.min_agreement,
-        settings=settings,
+        settings=HeadSettings(spectral_count=spec.spectral_count),
         split=SplitSettings(request.split_block_tiles, request.validation_share),
     )
+
+
+def train_and_register(request: TrainingRequest, prepared: dict) -> dict:
+    """Train the head, evaluate it honestly, register the version and move the alias."""
+    from landshift.lake import open_lake, read_json
+    from landshift.model import ModelSpec
+    from landshift.registry import register_version, set_alias
+
+    lake = open_lake(request.lake_root)
+    head, legend, metrics = evaluate_and_fit_run(request, prepared)
+    spec = ModelSpec.from_dict(read_json(lake, prepared["spec_uri"]))
     training = {
+        "request": {**request.to_dict(), "lake_root": None},
         "region": request.region.id,
         "label_years": list(request.label_years),
         "labels": [s.path for s in request.label_sources],
@@ -259,10 +327,18 @@ def train_and_register(request: TrainingRequest, prepared: dict) -> dict:
         "model_version": version.version,
         "uri": version.uri,
         "alias": request.promote_alias,
-        "metrics": _headline(metrics),
+        "metrics": headline(metrics),
     }
 
 
-def _headline(metrics: dict) -> dict:
+def headline(metrics: dict) -> dict:
     """The few figures worth showing in logs and XCom."""
     return {key: value for key, value in metrics.items() if isinstance(value, int | float | str)}
+
+
+def run_training(request: TrainingRequest, until: str = "") -> dict:
+    """The training pipeline (:data:`landshift.pipeline.TRAINING_RUN`) in this process, embeddings
+    included (``until``: stop after that stage); the final state."""
+    from landshift.pipeline import TRAINING_RUN, run_pipeline
+
+    return run_pipeline(TRAINING_RUN, request, spark=None, until=until)
