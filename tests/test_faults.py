@@ -23,8 +23,6 @@ import pytest
 from conftest import LABELS_DIR, REPO_ROOT
 from landshift.errors import PublishBusyError, is_retryable
 from landshift.lake import (
-
-pytestmark = pytest.mark.data
     ENV_PUBLISH_PAUSE_AT,
     Lake,
     LocalLake,
@@ -34,6 +32,8 @@ pytestmark = pytest.mark.data
     repair_publish,
     sweep_lake,
 )
+
+pytestmark = pytest.mark.data
 
 WORKER = Path(__file__).with_name("publish_worker.py")
 DEST = ("published", "nd-pothole", "2020")

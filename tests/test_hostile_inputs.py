@@ -33,8 +33,6 @@ from landshift.labels import aggregate_labels, check_label_codes
 from landshift.lake import LocalLake, allowed_lake_roots, confine_uri, open_lake, publish_dir
 from landshift.legend import DEFAULT_LEGEND
 from landshift.regions import (
-
-pytestmark = pytest.mark.data
     Region,
     RunLayout,
     aoi_in_crs,
@@ -46,6 +44,8 @@ pytestmark = pytest.mark.data
     region_from_dict,
     validate_vintage,
 )
+
+pytestmark = pytest.mark.data
 
 ND_AOI = [-99.19, 46.99, -99.12, 47.06]  # around the nd-pothole quarter-quad
 SCENE = f"raw/imagery/nd-pothole/2020/{NAIP_2020.name}"

@@ -1,6 +1,7 @@
 """Ingest: delivered GeoTIFFs become COGs with overviews once; tile reads use the overviews."""
 
 import numpy as np
+import pytest
 import rasterio
 from rasterio.shutil import copy
 

@@ -19,8 +19,6 @@ from landshift.model import Head, ModelSpec
 from landshift.regions import LabelSource, Region, region_from_dict
 from landshift.registry import register_version, set_alias
 from landshift.vintages import (
-
-pytestmark = pytest.mark.data
     FINGERPRINT_KEY,
     REASON_IMAGERY,
     REASON_LABELS,
@@ -41,6 +39,8 @@ pytestmark = pytest.mark.data
     vintage_statuses,
     vintages_in_window,
 )
+
+pytestmark = pytest.mark.data
 
 NAIP = SHARED_DATA / "naip-nd"
 MODEL = "landshift-mobilenetv2"
