@@ -11,8 +11,6 @@ from landshift.bitemporal import confirm_changes, prior_support
 from landshift.change import STATUS_CHANGE, STATUS_STABLE, STATUS_UNCERTAIN, ChangeRule, compare
 from landshift.errors import InputError
 
-pytestmark = pytest.mark.data
-
 CODES = (11, 71, 82)
 
 

@@ -43,7 +43,7 @@ def test_invalid_change_thresholds_are_refused(rule):
 
 def test_defaults_live_in_one_place():
     rule = RunRequest("/lake", get_region("nd-pothole"), "2020").rule
-    assert rule == ChangeRule() and (rule.min_probability, rule.min_prior_agreement) == (0.7, 0.6)
+    assert rule == ChangeRule() and (rule.min_probability, rule.min_prior_agreement) == (0.9, 0.6)
     assert RunRequest("/lake", get_region("nd-pothole"), "2020").model_reference == "production"
 
 

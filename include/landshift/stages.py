@@ -40,7 +40,7 @@ def validate_inputs(request: RunRequest) -> dict:
     from landshift.labels import check_label_codes
     from landshift.planning import inspect_scenes, intersect, write_scene_infos
     from landshift.regions import check_replacement
-    from landshift.registry import resolve_version
+    from landshift.registry import verify_version
 
     lake = request.lake
     scenes = find_imagery(request)
@@ -61,7 +61,7 @@ def validate_inputs(request: RunRequest) -> dict:
         check_replacement(
             lake, request.layout.published, request.region, scenes, request.prior_uri, request.replace_existing
         )
-    version = resolve_version(lake, request.region.model_name, request.model_reference)
+    version = verify_version(lake, request.region.model_name, request.model_reference)  # digests, fit
     write_scene_infos(lake, scene_infos_uri(request), infos)
     log.info(
         "Inputs of %s %s: %d scene(s), prior %s, model %s version %s",
