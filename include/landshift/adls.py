@@ -445,15 +445,7 @@ class AdlsLake:
         return self._fs.get_file_client(path).exists()
 
     def list_files(self, prefix_uri: str, suffix: str = "") -> list[str]:
-        from azure.core.exceptions import ResourceNotFoundError
-
-        path = self._path(prefix_uri)
-        inside = f"{path}/" if path else ""
-        try:
-            entries = [e for e in self._fs.get_paths(path=path or None, recursive=True) if not e.is_directory]
-        except ResourceNotFoundError:
-            return []
-        return sorted(self._uri_of(e.name) for e in entries if e.name.startswith(inside) and e.name.endswith(suffix))
+        return [info.uri for info in self.list_file_info(prefix_uri, suffix)]
 
     # -- files --------------------------------------------------------------------------------------
     def read_bytes(self, uri: str) -> bytes:

@@ -15,7 +15,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,7 +27,6 @@ VENV_BIN = Path(sys.executable).parent
 AIRFLOW_SERVICES = ("airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer")
 SPARK_WORKERS = 2
 REGION_DAG = "landshift_region_nd-pothole"
-TIMINGS: dict[str, float] = {}
 # Test-only timing knobs (production keeps Airflow's defaults): notice a killed scheduler's tasks
 # within a minute instead of five.
 TEST_TIMINGS = {
@@ -36,20 +34,6 @@ TEST_TIMINGS = {
     "AIRFLOW__SCHEDULER__ORPHANED_TASKS_CHECK_INTERVAL": "30",
     "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_THRESHOLD": "20",
 }
-
-
-class Timer:
-    """Record the wall time of a block in TIMINGS."""
-
-    def __init__(self, step: str):
-        self.step = step
-
-    def __enter__(self) -> Timer:
-        self.start = time.monotonic()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        TIMINGS[self.step] = time.monotonic() - self.start
 
 
 def pg_bin() -> Path:

@@ -17,12 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import REPO_ROOT, SHARED_DATA, AirflowApi, AirflowStandalone, wait_for
+from .helpers import REPO_ROOT, SHARED_DATA, TIMINGS, AirflowApi, AirflowStandalone, Timer, wait_for
 
 MODEL_NAME = "landshift-mobilenetv2"
 SPARK_POOL = "landshift_spark"
 SCREENSHOTS = REPO_ROOT / "e2e" / "screenshots"
-TIMINGS: dict[str, float] = {}
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -48,20 +47,6 @@ def pytest_terminal_summary(terminalreporter) -> None:
         terminalreporter.section("LandShift e2e timings (s)")
         for step, seconds in TIMINGS.items():
             terminalreporter.write_line(f"{step:45s} {seconds:8.1f}")
-
-
-class Timer:
-    """Record the wall time of a block in TIMINGS."""
-
-    def __init__(self, step: str):
-        self.step = step
-
-    def __enter__(self) -> Timer:
-        self.start = time.monotonic()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        TIMINGS[self.step] = time.monotonic() - self.start
 
 
 @pytest.fixture(scope="session")

@@ -40,6 +40,23 @@ SHARED_DATA = Path(os.environ.get("LANDSHIFT_SHARED_DATA", REPO_ROOT.parent / "s
 TERMINAL_RUN_STATES = {"success", "failed"}
 
 
+TIMINGS: dict[str, float] = {}  # step -> seconds, printed at the end of the session
+
+
+class Timer:
+    """Record the wall time of a block in TIMINGS."""
+
+    def __init__(self, step: str):
+        self.step = step
+
+    def __enter__(self) -> Timer:
+        self.start = time.monotonic()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        TIMINGS[self.step] = time.monotonic() - self.start
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
