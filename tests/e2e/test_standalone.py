@@ -51,7 +51,7 @@ BAD_PARAMS = {
     "aoi-outside-imagery": (
         "bad-aoi",
         {"aoi": "[10.0, 45.0, 10.5, 45.5]"},
-        "does not intersect the imagery of bad-aoi 2020",
+        "InputError: AOI [10.0, 45.0, 10.5, 45.5] (lon/lat) lies outside the area where EPSG:26914 is defined",
     ),
 }
 
