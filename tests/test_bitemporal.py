@@ -8,7 +8,15 @@ import pandas as pd
 import pytest
 
 from landshift.bitemporal import confirm_changes, prior_support
-from landshift.change import STATUS_CHANGE, STATUS_STABLE, STATUS_UNCERTAIN, ChangeRule, compare
+from landshift.change import (
+    CHANGE_STABLE,
+    CHANGE_UNCERTAIN,
+    STATUS_CHANGE,
+    STATUS_STABLE,
+    STATUS_UNCERTAIN,
+    ChangeRule,
+    compare,
+)
 from landshift.errors import InputError
 
 CODES = (11, 71, 82)
@@ -54,7 +62,7 @@ def test_unsupported_changes_become_uncertain_and_lose_their_code():
     changes = compare(predictions, priors, ChangeRule(0.7, 0.6))
     confirmed = confirm_changes(changes, prior_support(prior_predictions, priors, CODES), 0.7)
     assert confirmed["status"].tolist() == [STATUS_CHANGE, STATUS_UNCERTAIN, STATUS_CHANGE, STATUS_STABLE]
-    assert confirmed["change_code"].tolist() == [8211, 0, 7182, 0]
+    assert confirmed["change_code"].tolist() == [8211, CHANGE_UNCERTAIN, 7182, CHANGE_STABLE]
     assert (changes["status"] == STATUS_CHANGE).sum() == 3  # without the evidence b is reported too
 
 

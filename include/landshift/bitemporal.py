@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from landshift.change import STATUS_CHANGE, STATUS_UNCERTAIN
+from landshift.change import CHANGE_UNCERTAIN, STATUS_CHANGE, STATUS_UNCERTAIN
 from landshift.errors import InputError
 
 # The minimum prior support of a reported change, chosen from the change curve in make evaluate.
@@ -55,5 +55,5 @@ def confirm_changes(
     out["prior_support"] = out["prior_support"].fillna(0.0).astype(float)
     unconfirmed = (out["status"] == STATUS_CHANGE) & (out["prior_support"] < min_prior_support)
     out.loc[unconfirmed, "status"] = STATUS_UNCERTAIN
-    out.loc[unconfirmed, "change_code"] = 0
+    out.loc[unconfirmed, "change_code"] = CHANGE_UNCERTAIN
     return out

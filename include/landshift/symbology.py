@@ -161,6 +161,9 @@ def _libgdal() -> ctypes.CDLL:
     lib.GDALRATGetValueAsString.restype = ctypes.c_char_p
     lib.GDALRATGetValueAsString.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_int]
     lib.GDALClose.argtypes = [ctypes.c_void_p]
+    lib.CPLGetThreadLocalConfigOption.restype = ctypes.c_char_p
+    lib.CPLGetThreadLocalConfigOption.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
+    lib.CPLSetThreadLocalConfigOption.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
     lib.GDALAllRegister()
     return lib
 
@@ -185,7 +188,15 @@ class BandClasses:
 def gdal_band_classes(path: str) -> BandClasses:
     """Open ``path`` with GDAL (PAM enabled) and read band 1's category names and RAT."""
     lib = _libgdal()
-    dataset = lib.GDALOpen(str(path).encode(), 0)
+    # The sidecar is a sibling file: GDAL must look for it even where the lake's remote settings
+    # (GDAL_DISABLE_READDIR_ON_OPEN=EMPTY_DIR, see landshift.adls) are in this process's environment.
+    option = b"GDAL_DISABLE_READDIR_ON_OPEN"
+    before = lib.CPLGetThreadLocalConfigOption(option, None)
+    lib.CPLSetThreadLocalConfigOption(option, b"NO")
+    try:
+        dataset = lib.GDALOpen(str(path).encode(), 0)
+    finally:
+        lib.CPLSetThreadLocalConfigOption(option, before)
     if not dataset:
         raise OSError(f"GDAL cannot open {path}")
     try:
