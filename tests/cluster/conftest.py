@@ -19,11 +19,11 @@ import time
 from pathlib import Path
 
 import pytest
-from e2e.helpers import SHARED_DATA, AirflowApi, wait_for
+from e2e.helpers import SHARED_DATA, TIMINGS, AirflowApi, Timer, wait_for
 
 from adls_double.dfs_server import ACCOUNT
 from adls_double.fixtures import dfs_double
-from cluster.harness import AIRFLOW_SERVICES, REGION_DAG, REPO_ROOT, TIMINGS, Deployment, Timer, base_environment
+from cluster.harness import AIRFLOW_SERVICES, REGION_DAG, REPO_ROOT, Deployment, base_environment
 
 FILESYSTEM = "cluster"
 PREPARE = Path(__file__).with_name("prepare_lake.py")

@@ -20,9 +20,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import requests
-from e2e.helpers import AirflowApi, session_members, wait_for
+from e2e.helpers import TIMINGS, AirflowApi, Timer, session_members, wait_for
 
-from cluster.harness import REGION_DAG, TIMINGS, Deployment, Timer
+from cluster.harness import REGION_DAG, Deployment
 from landshift.regions import RunLayout
 
 pytestmark = pytest.mark.cluster
