@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pyspark.sql import SparkSession
 
-from adls_double.pipeline_run import run_pipeline
+from adls_double.pipeline_run import seed_and_publish
 from landshift.lake import open_lake, read_table
 from landshift.regions import RunLayout
 
@@ -34,13 +34,13 @@ def main(argv: list[str]) -> int:
         .getOrCreate()
     )
     try:
-        digests = run_pipeline(spark, shared_data, lake_root)
+        digests = seed_and_publish(spark, shared_data, lake_root)
     finally:
         spark.stop()
     lake = open_lake(lake_root)
     layout = RunLayout(lake.root, "nd-pothole", "2020")
     reference.mkdir(parents=True, exist_ok=True)
-    read_table(lake, layout.predictions).to_parquet(reference / "predictions.parquet")
+    read_table(lake, layout.predictions).to_parquet(reference / "predictions.parquet")  # for a failure's reader
     read_table(lake, layout.changes).to_parquet(reference / "changes.parquet")
     print(json.dumps({"digests": digests}))
     return 0
