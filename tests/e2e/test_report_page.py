@@ -19,7 +19,7 @@ from landshift.legend import DEFAULT_LEGEND
 from landshift.publish import publish_product
 
 from .conftest import SCREENSHOTS
-from .helpers import REPO_ROOT, Browser, chromium_binary
+from .helpers import REPO_ROOT, Browser, chromedriver_binary, chromium_binary
 
 sys.path.insert(0, str(REPO_ROOT / "tests"))
 from product_inputs import GRID, label_product_inputs, naip_chips
@@ -27,11 +27,11 @@ from product_inputs import GRID, label_product_inputs, naip_chips
 
 @pytest.fixture(scope="module")
 def report_browser(tmp_path_factory):
-    binary = chromium_binary()
-    if binary is None:
-        pytest.fail("chromium is not installed: run tests/e2e/install_browser.sh (make e2e does)")
+    binary, driver = chromium_binary(), chromedriver_binary()
+    if binary is None or driver is None:
+        pytest.fail("chromium or chromedriver is not installed: run tests/e2e/install_browser.sh (make e2e does)")
     root = tmp_path_factory.mktemp("report-browser")
-    browser = Browser(binary, root / "profile", root / "chromium.log")
+    browser = Browser(binary, driver, root / "profile", root / "chromedriver.log")
     yield browser
     browser.close()
 
@@ -44,8 +44,8 @@ def test_report_renders_every_chip_in_chromium(report_browser, tmp_path):
     report_browser.navigate((dest / "report.html").as_uri())
     report_browser.wait_text("Reported changes, most confident first")
     images = json.loads(
-        report_browser.evaluate(
-            "JSON.stringify([...document.images].map(i => [i.alt, i.complete && i.naturalWidth > 0]))"
+        report_browser.driver.execute_script(
+            "return JSON.stringify([...document.images].map(i => [i.alt, i.complete && i.naturalWidth > 0]))"
         )
     )
     reported = int((inputs["changes"]["status"] == STATUS_CHANGE).sum())
@@ -53,11 +53,13 @@ def test_report_renders_every_chip_in_chromium(report_browser, tmp_path):
     assert len(chips) == 4 * reported
     assert all(loaded for _, loaded in images), [alt for alt, loaded in images if not loaded]
     # The top of the page: maps, transition table and the most confident changes.
-    shot = report_browser.call(
+    shot = report_browser.driver.execute_cdp_cmd(
         "Page.captureScreenshot",
-        format="png",
-        captureBeyondViewport=True,
-        clip={"x": 0, "y": 0, "width": 1280, "height": 1700, "scale": 1},
+        {
+            "format": "png",
+            "captureBeyondViewport": True,
+            "clip": {"x": 0, "y": 0, "width": 1280, "height": 1700, "scale": 1},
+        },
     )
     png = base64.b64decode(shot["data"])
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)

@@ -41,7 +41,7 @@ BAD_PARAMS = {
     "malformed-geojson": (
         "bad-geojson",
         {"aoi": '{"type": "Polygon", "coordinates": "not-a-ring"}'},
-        "InputError: AOI: malformed GeoJSON coordinates",
+        "malformed GeoJSON coordinates",
     ),
     "unknown-model": (
         "bad-model",
