@@ -504,21 +504,27 @@ def radiometry(path: str, pixels: np.ndarray, nodata: float) -> list[float]:
     """The (p2, p98) of each band and the NDWI Otsu threshold of (band, y, x) pixels.
 
     uint8 pixels (NAIP) are counted, not sorted: band histograms give the percentiles and a
-    histogram of (green, nir) pairs gives NDWI's, bit for bit the same as on the pixels.
+    histogram of (green, nir) pairs gives NDWI's, bit for bit the same as on the pixels; the
+    green and NIR histograms are that pair histogram's margins.
     """
-    valid = (pixels != nodata).any(axis=0)
+    valid = pixels[0] != nodata
+    for band in pixels[1:]:
+        valid |= band != nodata
     if not valid.any():
         raise InputError(f"{path}: holds no valid pixels")
     if pixels.dtype != np.uint8:
         return _radiometry_of_values(pixels, valid)
-    invalid = ~valid
-    percentiles = []
-    for band in pixels[:REQUIRED_BAND_COUNT]:
-        counts = np.bincount(band.ravel(), minlength=256) - np.bincount(band[invalid], minlength=256)
-        percentiles.extend(percentiles_from_counts(counts, (2.0, 98.0)))
-    green, nir = pixels[1].astype(np.int32), pixels[3].astype(np.int32)
-    pairs = green * 256 + nir
-    pair_counts = np.bincount(pairs.ravel(), minlength=65536) - np.bincount(pairs[invalid], minlength=65536)
+    invalid = None if valid.all() else ~valid
+
+    def valid_counts(values: np.ndarray, bins: int) -> np.ndarray:
+        counts = np.bincount(values.ravel(), minlength=bins)
+        return counts if invalid is None else counts - np.bincount(values[invalid], minlength=bins)
+
+    pair_counts = valid_counts((pixels[1].astype(np.intp) << 8) | pixels[3], 256 * 256)
+    by_green_nir = pair_counts.reshape(256, 256)
+    band_counts = [valid_counts(pixels[0], 256), by_green_nir.sum(axis=1), valid_counts(pixels[2], 256)]
+    band_counts.append(by_green_nir.sum(axis=0))
+    percentiles = [value for counts in band_counts for value in percentiles_from_counts(counts, (2.0, 98.0))]
     present = np.flatnonzero(pair_counts)
     g, n = (present // 256).astype(np.float64), (present % 256).astype(np.float64)
     ndwi = (g - n) / np.maximum(g + n, 1.0)
