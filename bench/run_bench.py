@@ -28,7 +28,7 @@ At real NAIP resolution, from the lake, at state scale (``bench/naip_0p6m.py`` d
   the projection to 4,000 scenes.
 - cold_start: a one-scene region's plan + scoring from a fresh process, with a new Spark
   application and in process.
-- state_projection: hours for North Dakota's 3.6 M tiles on N workers.
+- state_projection: minutes for North Dakota's 3.6 M tiles on N workers.
 
 ``python bench/naip_0p6m.py bench/results.json`` prints the README's tables of these.
 """
@@ -124,21 +124,19 @@ def worker_peak_rss(config, tiles_uri: str, spark) -> tuple[float, float, float]
     import psutil
 
     from landshift.lake import open_lake, read_table
-    from landshift.scoring import score_partitions
+    from landshift.scoring import score_partitions, task_groups
 
     tiles = read_table(open_lake(config.lake_root), tiles_uri)
     score = score_partitions(config)
+    tasks = list(enumerate(task_groups(tiles, spark.sparkContext.defaultParallelism)))
 
-    def scored_with_rss(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        count = sum(len(f) for f in score(frames))
-        yield pd.DataFrame({"tiles": [count], "rss_kb": [resource.getrusage(resource.RUSAGE_SELF).ru_maxrss]})
+    def scored_with_rss(items: Iterator[tuple[int, pd.DataFrame]]) -> Iterator[dict]:
+        for _, frame in items:
+            count = sum(len(f) for f in score(iter([frame])))
+            yield {"tiles": count, "rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}
 
-    frame = spark.createDataFrame(
-        tiles[["tile_id", "col", "row", "scene_uri", "chunk", "scene_stats"]],
-        schema="tile_id string, col int, row int, scene_uri string, chunk int, scene_stats array<double>",
-    ).repartitionByRange(int(tiles["chunk"].nunique()), "chunk")
     started = time.perf_counter()
-    rows = frame.mapInPandas(scored_with_rss, "tiles long, rss_kb long").collect()
+    rows = spark.sparkContext.parallelize(tasks, len(tasks)).mapPartitions(scored_with_rss).collect()
     elapsed = time.perf_counter() - started
     jvm_pid = int(spark.sparkContext._jvm.java.lang.ProcessHandle.current().pid())
     jvm_rss = psutil.Process(jvm_pid).memory_info().rss / 2**20
@@ -528,20 +526,20 @@ def state_projection(at_scale: dict, pinned_one_core: float) -> dict:
     per_core = min(pinned_one_core, form["pipeline_warm"] / 2)  # local[2]: two cores
     read_per_core = form["tile_read_landshift"]
     plan = at_scale["plan_scaling"]["projection_4000_scenes"]["plan_parallel_8_threads"]["seconds"]
-    hours = {
-        f"{workers}_workers_x_{cores}_cores": round(tiles / (per_core * workers * cores) / 3600, 2)
+    minutes = {
+        f"{workers}_workers_x_{cores}_cores": round(tiles / (per_core * workers * cores) / 60, 1)
         for workers, cores in ((1, 2), (10, 16), (50, 16))
     }
     return {
         "tiles": tiles,
         "cpu_tiles_per_second_per_core": round(per_core, 1),
-        "hours_cpu": hours,
+        "minutes_cpu": minutes,
         "gpu_expected_tiles_per_second": {
             "note": "not measured (no GPU here): a GPU worker is read-bound; 8 reader cores x the "
             "measured per-core 0.6 m COG read rate",
             "value": round(8 * read_per_core, 1),
         },
-        "hours_gpu_10_workers": round(tiles / (8 * read_per_core * 10) / 3600, 2),
+        "minutes_gpu_10_workers": round(tiles / (8 * read_per_core * 10) / 60, 1),
         "plan_seconds_4000_scenes": plan,
     }
 
