@@ -275,6 +275,12 @@ class AirflowStandalone:
         return sorted(pids)
 
 
+# Airflow's API answers 503 "Database is locked" (backfill creation, on SQLite only) while the
+# scheduler holds SQLite's write lock; it asks the caller to retry, as a user would click again.
+SQLITE_LOCK_RETRIES = 20
+SQLITE_LOCK_WAIT_S = 3.0
+
+
 class AirflowApi:
     """A small client of the REST API v2 with a JWT from the SimpleAuthManager token endpoint."""
 
@@ -298,10 +304,14 @@ class AirflowApi:
     def request(self, method: str, path: str, expect: tuple[int, ...] = (200,), **kwargs) -> Any:
         """Call /api/v2/<path>; assert the status; return the JSON body (or text)."""
         url = f"{self.base_url}/api/v2/{path.lstrip('/')}"
-        response = self.session.request(method, url, timeout=60, **kwargs)
-        if response.status_code == 401:
-            self.login()
+        for _ in range(SQLITE_LOCK_RETRIES):
             response = self.session.request(method, url, timeout=60, **kwargs)
+            if response.status_code == 401:
+                self.login()
+                response = self.session.request(method, url, timeout=60, **kwargs)
+            if not (response.status_code == 503 and "Database is locked" in response.text):
+                break
+            time.sleep(SQLITE_LOCK_WAIT_S)  # SQLite: the scheduler holds the write lock; Airflow says retry
         assert response.status_code in expect, f"{method} {url}: {response.status_code} {response.text[:2000]}"
         if "json" in response.headers.get("content-type", ""):
             return response.json()
