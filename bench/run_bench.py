@@ -606,11 +606,15 @@ def main(argv: list[str]) -> int:
             return 0
         cold = run_scoring(spark, config, large_uri, out)["tiles_per_second"]
         warm2 = max(run_scoring(spark, config, large_uri, out)["tiles_per_second"] for _ in range(2))
-        large_tps, large_worker_rss, large_jvm_rss = worker_peak_rss(config, large_uri, spark)
         predict_batch_udf_throughput(spark, lake, version, large_uri, grid)  # warm the UDF's workers
         udf_tps = predict_batch_udf_throughput(spark, lake, version, large_uri, grid)
         spark.stop()
 
+        # Peak RSS of each scene in a fresh session: Python workers are reused, and their peak
+        # is a lifetime figure that would carry the earlier jobs' peaks.
+        spark, _ = spark_session("local[2]")
+        large_tps, large_worker_rss, large_jvm_rss = worker_peak_rss(config, large_uri, spark)
+        spark.stop()
         spark, _ = spark_session("local[2]")
         _, small_worker_rss, small_jvm_rss = worker_peak_rss(config, small_uri, spark)
         spark.stop()

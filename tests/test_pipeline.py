@@ -67,6 +67,17 @@ def test_region_run_publishes_the_2020_product(trained_lake, spark):
     assert predictions["tile_id"].is_unique
 
 
+def test_a_region_run_without_spark_scores_in_process_and_publishes_the_same_bytes(trained_lake, spark):
+    lake, _ = trained_lake
+    _run(lake, spark)
+    product = Path(lake.root, "published", "nd-pothole", "2020")
+    with_spark = {name: (product / name).read_bytes() for name in ("landuse.tif", "change.tif", "confidence.tif")}
+    _, published = _run(lake, None)
+    assert published["score_tiles"]["in_process"] is True
+    assert published["score_tiles"]["rows"] == published["score_tiles"]["tiles"] >= 300
+    assert {name: (product / name).read_bytes() for name in with_spark} == with_spark
+
+
 def test_the_2020_product_is_ready_for_a_gis_analyst(trained_lake):
     """Issue 15 on the demo product: class names through GDAL, QGIS styles, a small change raster whose
     counts match summary.json, a STAC catalog that validates offline, chips for every reported change."""

@@ -79,6 +79,15 @@ def _score_args(request: Any, state: State) -> list[str]:
     return score_job_args(request, state["model_version"])
 
 
+def _score_here(request: Any, state: State) -> State:
+    """The scoring job's work in this process (no Spark session given), same arguments, same table."""
+    from landshift.scoring import run_scoring_in_process
+    from landshift.spark_jobs import scoring_config
+
+    config, tiles_uri, out_uri = scoring_config(_score_args(request, state))
+    return {"score_tiles": run_scoring_in_process(config, tiles_uri, out_uri)}
+
+
 def _detect_change(request: Any, state: State) -> State:
     from landshift.stages import detect_change
 
@@ -99,7 +108,7 @@ REGION_RUN = Pipeline(
     (
         Stage("validate_inputs", _validate),
         Stage("plan_tiles", _plan),
-        Stage("score_tiles", spark_job="score_tiles", job_args=_score_args),
+        Stage("score_tiles", _score_here, spark_job="score_tiles", job_args=_score_args),
         Stage("detect_change", _detect_change),
         Stage("publish", _publish),
     ),
