@@ -274,11 +274,12 @@ def task_groups(tiles: pd.DataFrame, min_tasks: int, tiles_per_task: int = TILES
         return []
     sizes = tiles.groupby("chunk", sort=True).size()
     tasks = max(1, min_tasks, -(-len(tiles) // max(1, tiles_per_task)))
-    if tasks >= len(sizes):
-        return [group.reset_index(drop=True) for _, group in tiles.groupby("chunk", sort=True)]
-    middles = sizes.cumsum().to_numpy() - sizes.to_numpy() / 2
-    group_of_chunk = dict(zip(sizes.index, (middles * tasks // len(tiles)).astype(int), strict=True))
-    groups = tiles.groupby(tiles["chunk"].map(group_of_chunk), sort=True)
+    if tasks >= len(sizes):  # a task per chunk
+        task_of_chunk = np.arange(len(sizes))
+    else:  # each chunk to the task its middle tile falls in
+        middles = sizes.cumsum().to_numpy() - sizes.to_numpy() / 2
+        task_of_chunk = (middles * tasks // len(tiles)).astype(int)
+    groups = tiles.groupby(tiles["chunk"].map(dict(zip(sizes.index, task_of_chunk, strict=True))), sort=True)
     return [group.reset_index(drop=True) for _, group in groups]
 
 
