@@ -2,7 +2,7 @@
 
 Usage: python bench/evaluate.py [--out bench/evaluation.json] [--configs default|all]
 
-Every row runs the training stage sequence (``landshift.training_run.TRAINING_STAGES``) up to the
+Every row runs the training stage sequence (``landshift.run.training.TRAINING_STAGES``) up to the
 embeddings in a lake under ``bench/out/`` (git-ignored; embeddings are cached there, keyed by the
 request), then the same ``evaluate_and_fit`` that writes each model version's ``metrics.json``:
 cross-year in both directions and their mean, spatially blocked validation, calibration, and the
@@ -72,12 +72,13 @@ def averaged_variants(table, features: np.ndarray, variants: tuple[int, ...]):
 
 def evaluate_lever(lever: Lever, lake_root: str) -> dict:
     """The training run's own metrics for one lever."""
-    from landshift.head_training import HeadSettings, SplitSettings, evaluate_and_fit
-    from landshift.lake import open_lake, read_json
-    from landshift.legend import DEFAULT_LEGEND
-    from landshift.model import ModelSpec
-    from landshift.regions import get_region
-    from landshift.training_run import TrainingRequest, evaluate_and_fit_run, feature_matrix, run_training
+    from landshift.core.legend import DEFAULT_LEGEND
+    from landshift.lake.base import read_json
+    from landshift.lake.factory import open_lake
+    from landshift.model.heads import HeadSettings, SplitSettings, evaluate_and_fit
+    from landshift.model.spec import ModelSpec
+    from landshift.regions.registry import get_region
+    from landshift.run.training import TrainingRequest, evaluate_and_fit_run, feature_matrix, run_training
 
     request = TrainingRequest.from_dict({"lake_root": lake_root, "region": get_region("nd-pothole"), **lever.request})
     started = time.perf_counter()
@@ -113,9 +114,9 @@ def evaluate_lever(lever: Lever, lake_root: str) -> dict:
 def featurizer_throughput(lake_root: str) -> dict:
     """Bare Featurizer tiles/s on 512 tiles of the 2020 scene: 96 px (the previous default), 64 px,
     and 64 px with 2-variant test-time augmentation (two backbone passes)."""
-    from landshift.grid import TileGrid
-    from landshift.imagery import open_on_grid, read_tiles, scene_stats
-    from landshift.model import Featurizer, ModelSpec, augment, sha256_of
+    from landshift.core.grid import TileGrid
+    from landshift.imagery.scenes import open_on_grid, read_tiles, scene_stats
+    from landshift.model.spec import Featurizer, ModelSpec, augment, sha256_of
 
     weights = str(SHARED_DATA / "backbones" / "mobilenet_v2_0.35_224_no_top.weights.h5")
     scene = str(SHARED_DATA / "naip-nd" / "m_4709963_se_14_1_20200831.tif")
@@ -160,8 +161,8 @@ def summary_row(row: dict) -> str:
 
 def main(argv: list[str]) -> int:
     """Run the evaluation and write the metrics JSON."""
-    from landshift.demo import seed_lake
-    from landshift.lake import open_lake
+    from landshift.lake.factory import open_lake
+    from landshift.run.demo import seed_lake
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(REPO_ROOT / "bench" / "evaluation.json"))

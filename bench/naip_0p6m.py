@@ -7,7 +7,7 @@ in ``../shared/data``; nothing is kept.
 - ``build_quarter_quad``: a 0.6 m quarter-quad (default 10,000 x 12,000 px x 4 bands): the real
   5 m 2020 scene (mirrored to cover 6 x 7.2 km) resampled to 0.6 m, plus the high-frequency
   texture of the real 0.6 m NAIP sample (its difference from its 5 x 5 mean, mirrored), written
-  as delivered (tiled, uncompressed, no overviews) and ingested (``landshift.ingest``: COG,
+  as delivered (tiled, uncompressed, no overviews) and ingested (``landshift.imagery.ingest``: COG,
   DEFLATE, overviews).
 - ``read_pair``: LandShift's tile reads (``read_tiles``, as scoring calls it) over a plain
   rasterio read of each tile window at the model's input size, same file, same order.
@@ -64,7 +64,7 @@ def build_quarter_quad(scene_5m: Path, texture_sample: Path, out_dir: Path, widt
     from rasterio.transform import Affine
     from rasterio.windows import Window
 
-    from landshift.ingest import write_cog
+    from landshift.imagery.ingest import write_cog
 
     started = time.perf_counter()
     with rasterio.open(scene_5m) as src:
@@ -138,8 +138,8 @@ def tile_cells(tiles: pd.DataFrame, grid) -> list:
 
 def landshift_reads(path: str, cells: list, size_px: int, resampling: str, crs: str = "EPSG:26914") -> float:
     """tiles/s of opening the scene and ``read_tiles`` in scoring's 64-tile batches (one task)."""
-    from landshift.grid import TileGrid
-    from landshift.imagery import open_on_grid, read_tiles
+    from landshift.core.grid import TileGrid
+    from landshift.imagery.scenes import open_on_grid, read_tiles
 
     started = time.perf_counter()
     with open_on_grid(path, TileGrid(crs, cells[0].size_m)) as src:
@@ -173,7 +173,7 @@ def read_pair(path: str, cells: list, size_px: int, resampling: str, repeats: in
 
 def deep_check_seconds(path: str, grid, sample_blocks: int | None) -> float:
     """Seconds of one deep inspection (open, checks, block decode, radiometry) of a scene."""
-    from landshift.imagery import inspect_scene
+    from landshift.imagery.scenes import inspect_scene
 
     started = time.perf_counter()
     inspect_scene(path, grid, deep=True, sample_blocks=sample_blocks)
@@ -181,7 +181,7 @@ def deep_check_seconds(path: str, grid, sample_blocks: int | None) -> float:
 
 
 # -- from the lake (Azurite) ---------------------------------------------------------------------
-# Each variant is the LandShift defaults (landshift.adls.GDAL_DEFAULTS) with one change, except
+# Each variant is the LandShift defaults (landshift.lake.adls.GDAL_DEFAULTS) with one change, except
 # the first, which is GDAL's own defaults.
 LAKE_VARIANTS: dict[str, dict[str, str] | None] = {
     "gdal_defaults": None,
@@ -199,7 +199,7 @@ import json, os, sys, time
 os.environ.update(json.loads(sys.argv[1]))
 sys.path.insert(0, {bench!r})
 from naip_0p6m import landshift_reads
-from landshift.grid import Tile
+from landshift.core.grid import Tile
 cells = [Tile(c, r, s) for c, r, s in json.loads(sys.argv[3])]
 print(json.dumps(landshift_reads(sys.argv[2], cells, int(sys.argv[4]), sys.argv[5])))
 """
@@ -232,7 +232,7 @@ def lake_reads(files: dict[str, str], cells: list, size_px: int, resampling: str
 
     from adls_double.dfs_server import ACCOUNT, DEV_ACCOUNT_KEY
     from adls_double.fixtures import azurite, have_node
-    from landshift.adls import AdlsSettings, gdal_options
+    from landshift.lake.adls import AdlsSettings, gdal_options
 
     if not have_node():
         return {"skipped": "Node.js not found: Azurite cannot run"}
@@ -304,9 +304,9 @@ def scene_copies(scenes: list[Path], out_dir: Path, count: int) -> list[str]:
 _PLAN_SCRIPT = """
 import json, sys, time
 args = json.loads(sys.argv[1])
-from landshift.grid import TileGrid
-from landshift.lake import LocalLake, write_table
-from landshift.planning import inspect_scenes, plan_tiles
+from landshift.core.grid import TileGrid
+from landshift.lake.base import LocalLake, write_table
+from landshift.imagery.planning import inspect_scenes, plan_tiles
 if args["legacy"]:
     import importlib.util
     spec = importlib.util.spec_from_file_location("legacy_planning", args["legacy"])
@@ -372,10 +372,10 @@ _COLD_SCRIPT = """
 import json, sys, time
 args = json.loads(sys.argv[1])
 sys.path.insert(0, {bench!r})
-from landshift.grid import TileGrid
-from landshift.lake import LocalLake, write_table
-from landshift.planning import inspect_scenes, plan_tiles
-from landshift.scoring import ScoringConfig, run_scoring, run_scoring_in_process
+from landshift.core.grid import TileGrid
+from landshift.lake.base import LocalLake, write_table
+from landshift.imagery.planning import inspect_scenes, plan_tiles
+from landshift.scoring.batch import ScoringConfig, run_scoring, run_scoring_in_process
 lake = LocalLake(args["lake"])
 grid = TileGrid("EPSG:26914", 224)
 config = ScoringConfig(args["lake"], args["model"], args["version"], "EPSG:26914", 224.0)

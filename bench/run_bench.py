@@ -123,8 +123,9 @@ def worker_peak_rss(config, tiles_uri: str, spark) -> tuple[float, float, float]
     """Score a tiles table and return (tiles/s, peak Python-worker RSS MB, JVM RSS MB)."""
     import psutil
 
-    from landshift.lake import open_lake, read_table
-    from landshift.scoring import score_partitions, task_groups
+    from landshift.lake.base import read_table
+    from landshift.lake.factory import open_lake
+    from landshift.scoring.batch import score_partitions, task_groups
 
     tiles = read_table(open_lake(config.lake_root), tiles_uri)
     score = score_partitions(config)
@@ -152,10 +153,11 @@ def predict_batch_udf_throughput(spark, lake, version: str, tiles_uri: str, grid
     from pyspark.ml.functions import predict_batch_udf
     from pyspark.sql.types import ArrayType, FloatType
 
-    from landshift.imagery import open_on_grid, read_tiles
-    from landshift.lake import local_copy, open_lake, read_table
-    from landshift.model import SCENE_STATS_LENGTH, Featurizer
-    from landshift.registry import resolve_version
+    from landshift.imagery.scenes import open_on_grid, read_tiles
+    from landshift.lake.base import local_copy, read_table
+    from landshift.lake.factory import open_lake
+    from landshift.model.registry import resolve_version
+    from landshift.model.spec import SCENE_STATS_LENGTH, Featurizer
 
     loaded = resolve_version(lake, MODEL, version)
     size = loaded.spec.input_size
@@ -211,7 +213,7 @@ def read_throughput(scene_path: str, tiles: pd.DataFrame, grid, size_px: int, re
     import rasterio
     from rasterio.windows import from_bounds
 
-    from landshift.imagery import open_on_grid, read_tiles
+    from landshift.imagery.scenes import open_on_grid, read_tiles
 
     cells = [grid.tile(int(c), int(r)) for c, r in zip(tiles["col"], tiles["row"], strict=True)]
     with rasterio.open(scene_path) as src:
@@ -230,10 +232,10 @@ def read_throughput(scene_path: str, tiles: pd.DataFrame, grid, size_px: int, re
 def tiles_in_memory(lake, tiles: pd.DataFrame, grid):
     """(featurizer, head, pixels, stats, input px, resampling): the production model and the
     tiles read into memory, as scoring reads them."""
-    from landshift.imagery import open_on_grid, read_tiles
-    from landshift.lake import local_copy
-    from landshift.model import Featurizer
-    from landshift.registry import resolve_version
+    from landshift.imagery.scenes import open_on_grid, read_tiles
+    from landshift.lake.base import local_copy
+    from landshift.model.registry import resolve_version
+    from landshift.model.spec import Featurizer
 
     version = resolve_version(lake, MODEL, "production")
     with local_copy(lake, version.spec.weights_uri) as weights:
@@ -274,8 +276,8 @@ os.environ.update(TF_NUM_INTRAOP_THREADS="1", TF_NUM_INTEROP_THREADS="1", TF_CPP
 os.sched_setaffinity(0, {{int(sys.argv[5])}})
 sys.path.insert(0, {bench!r})
 from run_bench import model_passes, tiles_in_memory
-from landshift.grid import TileGrid
-from landshift.lake import LocalLake, read_table
+from landshift.core.grid import TileGrid
+from landshift.lake.base import LocalLake, read_table
 lake = LocalLake(sys.argv[1])
 tiles = read_table(lake, sys.argv[2])
 part, parts, barrier = int(sys.argv[3]), int(sys.argv[4]), Path(sys.argv[6])
@@ -326,9 +328,9 @@ def bare_per_core_throughput(lake, tiles_uri: str, batch_size: int) -> float:
 
 def train_model(lake, spark) -> str:
     """Register a model through the library's training pipeline (features on Spark)."""
-    from landshift.pipeline import TRAINING_RUN, run_pipeline
-    from landshift.regions import get_region
-    from landshift.training_run import TrainingRequest
+    from landshift.regions.registry import get_region
+    from landshift.run.pipeline import run_pipeline
+    from landshift.run.training import TRAINING_RUN, TrainingRequest
 
     request = TrainingRequest(lake.root, get_region("nd-pothole"), (2009, 2014), MODEL)
     return run_pipeline(TRAINING_RUN, request, spark)["model_version"]
@@ -345,7 +347,7 @@ def cores_probe(cores: int, lake_root: str, version: str, tiles_uri: str) -> flo
         f"os.sched_setaffinity(0, set(range({cores})))\n"
         f"sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
         "from run_bench import spark_session\n"
-        "from landshift.scoring import ScoringConfig, run_scoring\n"
+        "from landshift.scoring.batch import ScoringConfig, run_scoring\n"
         f"spark, _ = spark_session('local[{cores}]')\n"
         f"config = ScoringConfig({lake_root!r}, {MODEL!r}, {version!r}, 'EPSG:26914', 224.0)\n"
         f"out = {lake_root!r} + '/bench/cores-{cores}'\n"
@@ -376,8 +378,8 @@ TEXTURE_SAMPLE = "format-samples/naip-0.6m/m_3211605_ne_11_060_20200415.tif"
 def scoring_pair(spark, lake, config, tiles: pd.DataFrame, uri: str, grid) -> tuple[float, float, float, float]:
     """(warm scoring-job tiles/s, cold tiles/s, bare model tiles/s, bare model one process per
     core tiles/s) on one tiles table."""
-    from landshift.lake import write_table
-    from landshift.scoring import run_scoring
+    from landshift.lake.base import write_table
+    from landshift.scoring.batch import run_scoring
 
     write_table(lake, uri, tiles)
     out = uri.replace(".parquet", "-scored")
@@ -391,8 +393,8 @@ def at_0p6m_and_scale(lake, spark, config, grid, tmp: Path, args) -> dict:
     """The 0.6 m reads and scoring, reads from the lake, and the plan/scoring curve over scenes."""
     import naip_0p6m as qq
 
-    from landshift.planning import inspect_scenes, plan_tiles
-    from landshift.scoring import run_scoring
+    from landshift.imagery.planning import inspect_scenes, plan_tiles
+    from landshift.scoring.batch import run_scoring
 
     width, height = (int(v) for v in args.qq_px.lower().split("x"))
     scene_5m = SHARED_DATA / "naip-nd" / "m_4709963_se_14_1_20200831.tif"
@@ -563,11 +565,11 @@ def main(argv: list[str]) -> int:
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-    from landshift.demo import seed_lake
-    from landshift.grid import TileGrid
-    from landshift.lake import LocalLake, write_table
-    from landshift.planning import plan_tiles
-    from landshift.scoring import ScoringConfig, run_scoring
+    from landshift.core.grid import TileGrid
+    from landshift.imagery.planning import plan_tiles
+    from landshift.lake.base import LocalLake, write_table
+    from landshift.run.demo import seed_lake
+    from landshift.scoring.batch import ScoringConfig, run_scoring
 
     results: dict = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version()}}
     with tempfile.TemporaryDirectory(prefix="landshift-bench-") as tmp:

@@ -14,8 +14,8 @@ from datetime import datetime
 
 from airflow.sdk import Asset, Param, dag
 
-from landshift.regions import DEFAULT_MODEL_NAME, REGION_ID_PATTERN
-from landshift.requests import manual_region_request
+from landshift.regions.registry import DEFAULT_MODEL_NAME, REGION_ID_PATTERN
+from landshift.regions.requests import manual_region_request
 from landshift_airflow import tasks
 
 

@@ -22,7 +22,7 @@ from datetime import datetime
 from airflow.sdk import Asset, Param, dag
 from airflow.timetables.trigger import CronTriggerTimetable
 
-from landshift.regions import DEFAULT_SCHEDULE, Region, RegionFileError, load_regions_report
+from landshift.regions.registry import DEFAULT_SCHEDULE, Region, RegionFileError, load_regions_report
 from landshift_airflow import tasks
 
 VINTAGE_PARAM = Param(

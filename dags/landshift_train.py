@@ -14,9 +14,8 @@ from datetime import datetime
 
 from airflow.sdk import Param, dag
 
-from landshift.regions import REGION_ID_PATTERN
-from landshift.requests import training_request
-from landshift.training_run import request_defaults
+from landshift.regions.registry import REGION_ID_PATTERN
+from landshift.run.training import request_defaults, training_request
 from landshift_airflow import tasks
 
 DEFAULTS = request_defaults()

@@ -6,7 +6,7 @@ flips/rotations). The model version only supplies the backbone and its preproces
 
 import sys
 
-from landshift.spark_jobs import main
+from landshift.scoring.spark import main
 
 if __name__ == "__main__":
     sys.exit(main("extract_features", sys.argv[1:]))

@@ -3,7 +3,7 @@
 Connection fields (any connection type, e.g. ``generic``): the account in ``host`` (or extra
 ``account_name``), the filesystem in ``schema`` (or extra ``filesystem``), extra ``prefix``
 (default ``lake``), and one credential as read by
-:meth:`landshift.adls.AdlsSettings.from_connection`. Without the connection the lake is
+:meth:`landshift.lake.adls.AdlsSettings.from_connection`. Without the connection the lake is
 ``LANDSHIFT_LAKE_ROOT`` (default ``<repo>/lake``) with credentials, if any, from the worker's
 environment. Secret values are registered with Airflow's secrets masker and never logged.
 """
@@ -25,7 +25,7 @@ DEFAULT_LAKE_ROOT = Path(__file__).resolve().parents[2] / "lake"
 
 
 class LandShiftLakeHook(BaseHook):
-    """Resolves the lake root URI, its :class:`~landshift.adls.AdlsSettings` and client environment."""
+    """Resolves the lake root URI, its :class:`~landshift.lake.adls.AdlsSettings` and client environment."""
 
     conn_name_attr = "landshift_lake_conn_id"
     default_conn_name = DEFAULT_CONN_ID
@@ -70,10 +70,10 @@ class LandShiftLakeHook(BaseHook):
         return f"abfss://{filesystem}@{account}.dfs.core.windows.net/{prefix}".rstrip("/")
 
     def lake_settings(self) -> Any:
-        """The connection's :class:`~landshift.adls.AdlsSettings` (secrets masked), or None."""
+        """The connection's :class:`~landshift.lake.adls.AdlsSettings` (secrets masked), or None."""
         from airflow.sdk.log import mask_secret
 
-        from landshift.adls import AdlsSettings
+        from landshift.lake.adls import AdlsSettings
 
         resolved = self._lake_connection()
         if resolved is None:
@@ -85,18 +85,18 @@ class LandShiftLakeHook(BaseHook):
         return settings
 
     def lake_environment(self) -> dict[str, str]:
-        """Environment variables for the lake clients (landshift.adls and GDAL); secrets are masked."""
+        """Environment variables for the lake clients (landshift.lake.adls and GDAL); secrets are masked."""
         settings = self.lake_settings()
         return {} if settings is None else settings.to_env()
 
     def get_conn(self) -> Any:
         """The lake itself: an AdlsLake from the connection, else the local default lake."""
-        from landshift.lake import open_lake
+        from landshift.lake.factory import open_lake
 
         settings = self.lake_settings()
         if settings is None:
             return open_lake(self.lake_root())
-        from landshift.adls import AdlsLake
+        from landshift.lake.adls import AdlsLake
 
         return AdlsLake(self.lake_root(), settings)
 

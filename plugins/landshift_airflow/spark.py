@@ -34,8 +34,8 @@ class StageSparkSubmitOperator(SparkSubmitOperator):
     def prepare_submission(self, state: dict) -> None:
         """Job arguments from the library; the lake's credentials go to this process's environment,
         which spark-submit inherits: not ``env_vars``, which YARN and Kubernetes put on its command line."""
-        from landshift.pipeline import PIPELINES
-        from landshift.spark_jobs import device_args
+        from landshift.run.pipelines import PIPELINES
+        from landshift.scoring.spark import device_args
         from landshift_airflow.lake_hook import LandShiftLakeHook
 
         pipeline = PIPELINES[self.pipeline_name]
@@ -47,7 +47,7 @@ class StageSparkSubmitOperator(SparkSubmitOperator):
 
 def stage_operator(pipeline_name: str, stage_name: str, job: str, state_task_id: str) -> StageSparkSubmitOperator:
     """The operator running a Spark stage's ``jobs/<job>.py`` in the ``landshift_spark`` pool."""
-    from landshift.spark_jobs import submit_conf
+    from landshift.scoring.spark import submit_conf
 
     python = spark_python()
     return StageSparkSubmitOperator(

@@ -1,6 +1,6 @@
 """The Airflow adapter: DAG run -> library request -> library stage -> XCom, one task per stage.
 
-The task graph is built from a library pipeline (:data:`landshift.pipeline.PIPELINES`), each task
+The task graph is built from a library pipeline (:data:`landshift.run.pipelines.PIPELINES`), each task
 fed the state the previous one returned; a Spark stage becomes a ``spark-submit``. Heavy libraries
 are imported inside the task bodies."""
 
@@ -30,7 +30,7 @@ def change_params() -> dict:
     """Params of the model and the change rule (schemas and defaults from the library)."""
     from airflow.sdk import Param
 
-    from landshift.requests import change_param_schemas
+    from landshift.change.policy import change_param_schemas
 
     return {name: Param(**schema) for name, schema in change_param_schemas().items()}
 
@@ -39,7 +39,7 @@ def run_library(function: Callable[[], Any]) -> Any:
     """Call the library: bad input or models fail the task without retries; no imagery skips it."""
     from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-    from landshift.errors import LandShiftError, NoImageryError, is_retryable
+    from landshift.core.errors import LandShiftError, NoImageryError, is_retryable
 
     try:
         return function()
@@ -80,7 +80,7 @@ def region_graph(region_id: str, outlets: list) -> None:
 
     @task(task_id="find_pending_vintages")
     def find_pending_vintages() -> list[dict]:
-        from landshift.requests import reconcile_region
+        from landshift.regions.requests import reconcile_region
 
         reconciliation = run_library(lambda: reconcile_region(region_id, trigger_facts(), lake_root()))
         log.info("LandShift %s", reconciliation.message)
@@ -95,7 +95,8 @@ def region_graph(region_id: str, outlets: list) -> None:
 
 def run_stage_task(pipeline_name: str, stage_name: str, state: dict) -> dict:
     """Body of a stage's task: rebuild the request, run the stage, return the extended state."""
-    from landshift.pipeline import PIPELINES, run_stage
+    from landshift.run.pipeline import run_stage
+    from landshift.run.pipelines import PIPELINES
 
     pipeline = PIPELINES[pipeline_name]
     lake_root()  # every task runs in its own process: the lake connection's credentials, again
@@ -129,7 +130,7 @@ def pipeline_graph(
     """
     from airflow.sdk import task
 
-    from landshift.pipeline import PIPELINES
+    from landshift.run.pipelines import PIPELINES
     from landshift_airflow.spark import stage_operator
 
     stages = PIPELINES[pipeline_name].stages

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pytest
 from e2e.helpers import SHARED_DATA, TIMINGS, AirflowApi, Timer, wait_for
+from support.adls_double.dfs_server import ACCOUNT
+from support.adls_double.fixtures import dfs_double
 
-from adls_double.dfs_server import ACCOUNT
-from adls_double.fixtures import dfs_double
 from cluster.harness import AIRFLOW_SERVICES, REGION_DAG, REPO_ROOT, Deployment, base_environment
 
 FILESYSTEM = "cluster"
@@ -91,7 +91,7 @@ def lake_root() -> str:
 @pytest.fixture(scope="session")
 def lake(lake_settings: dict[str, str], lake_root: str):
     """The test's own client of the lake (credentials passed, not exported)."""
-    from landshift.adls import AdlsLake, AdlsSettings
+    from landshift.lake.adls import AdlsLake, AdlsSettings
 
     settings = AdlsSettings(
         account_name=ACCOUNT,

@@ -1,7 +1,7 @@
 """Seed the cluster test's ADLS lake, train the model on it, and run the embedded path as reference.
 
 Usage: python tests/cluster/prepare_lake.py SHARED_DATA LAKE_ROOT REFERENCE_DIR
-Runs in its own process (local[2] Spark, credentials from the environment, as tests/adls_double/
+Runs in its own process (local[2] Spark, credentials from the environment, as tests/support/adls_double/
 pipeline_run.py) and writes the embedded product's predictions and change tables to REFERENCE_DIR.
 Prints one JSON line: {"digests": {file: sha256}}.
 """
@@ -16,10 +16,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pyspark.sql import SparkSession
+from support.adls_double.pipeline_run import seed_and_publish
 
-from adls_double.pipeline_run import seed_and_publish
-from landshift.lake import open_lake, read_table
-from landshift.regions import RunLayout
+from landshift.lake.base import read_table
+from landshift.lake.factory import open_lake
+from landshift.regions.layout import RunLayout
 
 
 def main(argv: list[str]) -> int:

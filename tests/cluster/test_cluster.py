@@ -23,7 +23,7 @@ import requests
 from e2e.helpers import TIMINGS, AirflowApi, Timer, session_members, wait_for
 
 from cluster.harness import REGION_DAG, Deployment
-from landshift.regions import RunLayout
+from landshift.regions.layout import RunLayout
 
 pytestmark = pytest.mark.cluster
 CONF = {"vintage": "2020"}

@@ -60,7 +60,7 @@ def lake(e2e_root: Path) -> Path:
     lake_root = e2e_root / "lake"
     with Timer("seed lake"):
         subprocess.run(
-            [sys.executable, "-m", "landshift.demo", str(SHARED_DATA), str(lake_root)],
+            [sys.executable, "-m", "landshift.run.demo", str(SHARED_DATA), str(lake_root)],
             check=True,
             capture_output=True,
             timeout=300,

@@ -13,16 +13,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from landshift.change import STATUS_CHANGE
-from landshift.lake import LocalLake
-from landshift.legend import DEFAULT_LEGEND
-from landshift.publish import publish_product
+from landshift.change.rules import STATUS_CHANGE
+from landshift.core.legend import DEFAULT_LEGEND
+from landshift.lake.base import LocalLake
+from landshift.products.publish import publish_product
 
 from .conftest import SCREENSHOTS
 from .helpers import REPO_ROOT, Browser, chromedriver_binary, chromium_binary
 
 sys.path.insert(0, str(REPO_ROOT / "tests"))
-from product_inputs import GRID, label_product_inputs, naip_chips
+from support.product_inputs import GRID, label_product_inputs, naip_chips
 
 
 @pytest.fixture(scope="module")

@@ -15,15 +15,15 @@ from urllib.parse import unquote
 import pytest
 from selenium.webdriver.common.by import By
 
-from landshift import publish
-from landshift.pipeline import REGION_RUN
+from landshift.products import layout
+from landshift.run.region_run import REGION_RUN
 
 from .conftest import LIVE_REGION, SCREENSHOTS, TIMINGS, Timer
 from .helpers import AirflowApi, AirflowStandalone, Browser, chromedriver_binary, chromium_binary, sha256_of, wait_for
 
 MANUAL_DAG = "landshift_manual_region"
 REGION_DAG = "landshift_region_nd-pothole"
-PRODUCT_FILES = set(publish.PRODUCT_FILES)
+PRODUCT_FILES = set(layout.PRODUCT_FILES)
 NEW_REGION = {
     "region_id": "pothole-copy",
     "vintage": "2020",

@@ -1,0 +1,230 @@
+"""Planning: discover a vintage's scenes in the lake and lay tiles on the grid (the tiles table)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import rasterio
+
+from landshift.core.errors import InputError
+from landshift.core.grid import Bounds, TileGrid
+from landshift.imagery.scenes import crs_name, parse_crs
+
+if TYPE_CHECKING:
+    from landshift.lake.base import Lake
+
+
+from concurrent.futures import ThreadPoolExecutor
+
+import pandas as pd
+
+from landshift.core.errors import NotFoundError
+from landshift.imagery.scenes import DEEP_CHECK_SAMPLE_BLOCKS, SceneInfo, inspect_scene
+from landshift.lake.base import Lake, read_json, write_json
+
+log = logging.getLogger(__name__)
+
+
+def first_scene_crs(lake: Lake, imagery_uri: str) -> str:
+    """The CRS of the first scene under a prefix (the default grid CRS of a new region)."""
+
+    scenes = discover_scenes(lake, imagery_uri)
+    with rasterio.open(lake.gdal_path(scenes[0])) as src:
+        if src.crs is None:
+            raise InputError(f"{scenes[0]}: not georeferenced")
+        name = crs_name(src.crs)
+    parse_crs(name)
+    return name
+
+
+SCENE_SUFFIXES = (".tif", ".tiff")
+TILE_COLUMNS = ["tile_id", "col", "row", "scene_uri", "chunk", "scene_stats"]
+DEFAULT_TILES_PER_TASK = 256
+# Scenes inspected at once: GDAL releases the GIL while it reads and decodes, so threads overlap
+# storage latency (the lake) and decoding (several cores). See bench/results.json "plan_scaling".
+DEFAULT_INSPECT_WORKERS = min(16, 2 * (os.cpu_count() or 1))
+
+
+@dataclass(frozen=True)
+class TilePlan:
+    """The planned tiles of one vintage, and what was found on the way."""
+
+    tiles: pd.DataFrame
+    scenes: list[SceneInfo]
+    bounds: Bounds
+
+    def summary(self) -> dict:
+        """A small JSON-ready description for logs and XCom."""
+        return {
+            "tiles_planned": len(self.tiles),
+            "scenes": [s.uri for s in self.scenes],
+            "bounds": list(self.bounds),
+            "tasks": int(self.tiles["chunk"].nunique()) if len(self.tiles) else 0,
+        }
+
+
+def discover_scenes(lake: Lake, imagery_prefix_uri: str) -> list[str]:
+    """URIs of the GeoTIFF scenes under a prefix; NotFoundError when there are none."""
+    scenes = [uri for uri in lake.list_files(imagery_prefix_uri) if uri.lower().endswith(SCENE_SUFFIXES)]
+    if not scenes:
+        raise NotFoundError(f"no imagery (*.tif) under {imagery_prefix_uri}")
+    return scenes
+
+
+def intersect(a: Bounds, b: Bounds) -> Bounds | None:
+    """The intersection of two boxes, or None when they do not overlap."""
+    box = (max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3]))
+    return box if box[0] < box[2] and box[1] < box[3] else None
+
+
+def union(boxes: list[Bounds]) -> Bounds:
+    """The box covering every box."""
+    return (
+        min(b[0] for b in boxes),
+        min(b[1] for b in boxes),
+        max(b[2] for b in boxes),
+        max(b[3] for b in boxes),
+    )
+
+
+def inspect_scenes(
+    lake: Lake,
+    scene_uris: list[str],
+    grid: TileGrid,
+    deep: bool = True,
+    sample_blocks: int | None = DEEP_CHECK_SAMPLE_BLOCKS,
+    workers: int = DEFAULT_INSPECT_WORKERS,
+) -> list[SceneInfo]:
+    """Validate every scene before any work starts (errors name the bad file), in parallel.
+
+    With ``deep`` (the default), each scene is also checked for truncation and corrupt blocks
+    and its radiometry is computed: one pass per scene gives everything planning needs, so a run
+    opens each scene once on the driver (see ``plan_tiles(..., scenes=...)``). The infos keep
+    the order of ``scene_uris``; the first bad scene in that order is the error raised.
+    """
+
+    def inspect(uri: str) -> SceneInfo:
+        info = inspect_scene(lake.gdal_path(uri), grid, deep=deep, sample_blocks=sample_blocks)
+        return SceneInfo(**{**info.__dict__, "uri": uri})
+
+    if workers <= 1 or len(scene_uris) <= 1:
+        return [inspect(uri) for uri in scene_uris]
+    with ThreadPoolExecutor(max_workers=min(workers, len(scene_uris)), thread_name_prefix="inspect") as pool:
+        return list(pool.map(inspect, scene_uris))
+
+
+def write_scene_infos(lake: Lake, uri: str, scenes: list[SceneInfo]) -> None:
+    """Keep inspected scenes in the lake (JSON) for a later stage, so it needs not reopen them."""
+    write_json(lake, uri, {"scenes": [scene.to_dict() for scene in scenes]})
+
+
+def read_scene_infos(lake: Lake, uri: str) -> list[SceneInfo]:
+    """The scenes ``write_scene_infos`` kept."""
+    return [SceneInfo.from_dict(raw) for raw in read_json(lake, uri)["scenes"]]
+
+
+def plan_tiles(
+    lake: Lake,
+    scene_uris: list[str],
+    grid: TileGrid,
+    aoi: Bounds | None = None,
+    tiles_per_task: int = DEFAULT_TILES_PER_TASK,
+    scenes: list[SceneInfo] | None = None,
+) -> TilePlan:
+    """Tiles of the grid covering the scenes (clipped to ``aoi``), each assigned to one scene.
+
+    A tile goes to the scene that covers most of it (the first one on ties); tiles of a scene
+    are cut into chunks of about ``tiles_per_task`` in raster order, one Spark task per chunk.
+    ``scenes``: the deep inspection of ``scene_uris`` done before (validation); without it the
+    scenes are inspected here. Work grows with the tiles, not tiles x scenes.
+    """
+    if scenes is None or any(not s.stats for s in scenes):
+        scenes = inspect_scenes(lake, scene_uris, grid)
+    if [s.uri for s in scenes] != list(scene_uris):
+        raise InputError("scene infos do not match the scenes to plan (inspect the same list, in order)")
+    coverage = union([s.footprint for s in scenes])
+    if aoi is not None:
+        clipped = intersect(coverage, aoi)
+        if clipped is None:
+            raise InputError(f"AOI {list(aoi)} does not intersect the imagery {list(coverage)}")
+        coverage = clipped
+    cols, rows, owner = _assign_tiles(grid, coverage, scenes)
+    frames = []
+    chunk_base = 0
+    for index, (scene, scene_uri) in enumerate(zip(scenes, scene_uris, strict=True)):
+        mine = owner == index
+        count = int(mine.sum())
+        if not count:
+            continue
+        scene_cols, scene_rows = cols[mine], rows[mine]
+        frames.append(
+            pd.DataFrame(
+                {
+                    "tile_id": [f"E{c}_N{r}" for c, r in zip(scene_cols.tolist(), scene_rows.tolist(), strict=True)],
+                    "col": scene_cols.astype(int),
+                    "row": scene_rows.astype(int),
+                    "scene_uri": scene_uri,
+                    "chunk": chunk_base + np.arange(count) // max(1, tiles_per_task),
+                    "scene_stats": [list(scene.stats)] * count,
+                }
+            )
+        )
+        chunk_base += -(-count // max(1, tiles_per_task))
+    tiles = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=TILE_COLUMNS)
+    tiles = tiles[TILE_COLUMNS]
+    log.info(
+        "Planned %d tiles of %.0f m over %d scene(s) in %d task(s)",
+        len(tiles),
+        grid.tile_size_m,
+        len(scenes),
+        chunk_base,
+    )
+    return TilePlan(tiles=tiles, scenes=scenes, bounds=coverage)
+
+
+def _assign_tiles(grid: TileGrid, coverage: Bounds, scenes: list[SceneInfo]) -> tuple[np.ndarray, ...]:
+    """(cols, rows, owning scene index) of the tiles in ``coverage`` in raster order (north to
+    south, west to east) that some scene covers; the owner covers most of the tile, first wins ties.
+
+    Each scene scores only the tiles its footprint touches, so a state's thousands of scenes cost
+    their tiles, not tiles x scenes.
+    """
+    all_cols, all_rows = grid.index_range(coverage)
+    width = len(all_cols)
+    size = grid.tile_size_m
+    best_area = np.zeros(len(all_cols) * len(all_rows))
+    owner = np.full(best_area.shape, -1)
+    for index, scene in enumerate(scenes):
+        if intersect(coverage, scene.footprint) is None:
+            continue
+        cols, rows = grid.index_range(scene.footprint)  # clipped to the coverage's tiles below
+        col_idx = np.arange(max(cols.start, all_cols.start), min(cols.stop, all_cols.stop))
+        row_idx = np.arange(max(rows.start, all_rows.start), min(rows.stop, all_rows.stop))
+        west, south, east, north = scene.footprint
+        x_overlap = np.minimum((col_idx + 1) * size, east) - np.maximum(col_idx * size, west)
+        y_overlap = np.minimum((row_idx + 1) * size, north) - np.maximum(row_idx * size, south)
+        area = np.clip(y_overlap, 0, None)[:, None] * np.clip(x_overlap, 0, None)[None, :]
+        # Raster order: position 0 is the north-west tile of the coverage.
+        flat = ((all_rows.stop - 1 - row_idx)[:, None] * width + (col_idx - all_cols.start)[None, :]).ravel()
+        better = area.ravel() > best_area[flat]
+        best_area[flat[better]] = area.ravel()[better]
+        owner[flat[better]] = index
+    positions = np.flatnonzero(owner >= 0)
+    cols = all_cols.start + positions % width
+    rows = all_rows.stop - 1 - positions // width
+    return cols, rows, owner[positions]
+
+
+def _best_scene(tile_bounds: Bounds, scenes: list[SceneInfo]) -> SceneInfo | None:
+    """The scene whose footprint covers most of the tile (first one wins ties)."""
+    best, best_area = None, 0.0
+    for scene in scenes:
+        box = intersect(tile_bounds, scene.footprint)
+        area = (box[2] - box[0]) * (box[3] - box[1]) if box else 0.0
+        if area > best_area:
+            best, best_area = scene, area
+    return best

@@ -1,0 +1,542 @@
+"""Imagery scenes: validation, footprints and windowed tile reads on the tile grid."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import rasterio
+from affine import Affine
+from rasterio.crs import CRS
+from rasterio.enums import Interleaving, MaskFlags, Resampling
+from rasterio.errors import CRSError, RasterioIOError
+from rasterio.vrt import WarpedVRT
+from rasterio.warp import transform_bounds
+from rasterio.windows import Window, WindowError, from_bounds
+
+from landshift.core.errors import InputError
+from landshift.core.grid import Bounds, Tile, TileGrid
+
+if TYPE_CHECKING:
+    pass
+
+log = logging.getLogger(__name__)
+
+# Band order of NAIP-like 4-band imagery.
+IMAGERY_BANDS = ("red", "green", "blue", "nir")
+REQUIRED_BAND_COUNT = 4
+# Longest run of adjacent tiles read as one strip (measured on the bench mosaic, 96 px tiles:
+# 16 -> 6.9k, 32 -> 8.0k, 64 -> 8.6k, 128 -> 8.6k tiles/s); a 64-tile scoring batch is one strip.
+MAX_TILES_PER_READ = 64
+# Blocks decoded by the sampled deep check, evenly spread over the scene, the last one always
+# included (truncation cuts the end of a file). Cost on the bench's 0.6 m quarter-quad
+# (10,000 x 12,000 px, 512 px blocks): see bench/results.json "deep_check_seconds".
+DEEP_CHECK_SAMPLE_BLOCKS = 48
+
+
+@dataclass(frozen=True)
+class SceneInfo:
+    """What a validated scene offers: where it is, its CRS, size and footprint on the grid CRS."""
+
+    uri: str
+    crs: str
+    width: int
+    height: int
+    band_count: int
+    resolution: tuple[float, float]
+    nodata: float | None
+    footprint: Bounds
+    stats: tuple[float, ...] = ()
+    overview_count: int = 0
+
+    def to_dict(self) -> dict:
+        """A JSON-ready dict (``SceneInfo.from_dict`` reads it back)."""
+        return {
+            "uri": self.uri,
+            "crs": self.crs,
+            "width": self.width,
+            "height": self.height,
+            "band_count": self.band_count,
+            "resolution": list(self.resolution),
+            "nodata": self.nodata,
+            "footprint": list(self.footprint),
+            "stats": list(self.stats),
+            "overview_count": self.overview_count,
+        }
+
+    @classmethod
+    def from_dict(cls, raw: dict) -> SceneInfo:
+        """The info ``to_dict`` wrote."""
+        return cls(
+            uri=raw["uri"],
+            crs=raw["crs"],
+            width=int(raw["width"]),
+            height=int(raw["height"]),
+            band_count=int(raw["band_count"]),
+            resolution=tuple(float(v) for v in raw["resolution"]),
+            nodata=raw["nodata"],
+            footprint=tuple(float(v) for v in raw["footprint"]),
+            stats=tuple(float(v) for v in raw.get("stats", ())),
+            overview_count=int(raw.get("overview_count", 0)),
+        )
+
+
+def crs_name(crs: CRS) -> str:
+    """'EPSG:n' where the CRS has an EPSG code, else its WKT."""
+    epsg = crs.to_epsg()
+    return f"EPSG:{epsg}" if epsg else crs.to_wkt()
+
+
+def parse_crs(value: str) -> CRS:
+    """A projected CRS from 'EPSG:n' or WKT, or InputError."""
+    try:
+        crs = CRS.from_user_input(value)
+    except CRSError as exc:
+        raise InputError(f"unknown CRS {value!r}: {exc}") from exc
+    if not crs.is_projected:
+        raise InputError(f"CRS {value!r} is not projected: tiles need metres")
+    return crs
+
+
+def inspect_scene(
+    path: str,
+    grid: TileGrid,
+    min_bands: int = REQUIRED_BAND_COUNT,
+    deep: bool = False,
+    sample_blocks: int | None = DEEP_CHECK_SAMPLE_BLOCKS,
+) -> SceneInfo:
+    """Open and validate a scene; raise InputError with the reason when it cannot be used.
+
+    With ``deep``, the scene is also checked for truncation and corrupt blocks (``check_blocks``)
+    and its radiometry (``scene_stats``) is computed, so one inspection serves validation and
+    planning alike.
+    """
+    try:
+        with rasterio.open(path) as src:
+            info = _validated_info(path, src, grid, min_bands)
+            if not deep:
+                return info
+            if info.crs == grid.crs and max(src.width, src.height) <= STATS_MAX_SIDE_PX:
+                # A small scene on the grid's CRS: one full read checks every block and is the
+                # very read scene_stats makes (nearest at scale 1), so it is read once.
+                _check_block_extents(src, path, list(src.block_windows(1)))
+                try:
+                    pixels = src.read()
+                except RasterioIOError:
+                    check_blocks(src, path, None)  # names the bad block
+                    raise
+                nodata = src.nodata if src.nodata is not None else 0
+                return SceneInfo(**{**info.__dict__, "stats": tuple(radiometry(path, pixels, nodata))})
+            check_blocks(src, path, sample_blocks)
+    except RasterioIOError as exc:
+        raise InputError(f"{path}: not a readable raster (corrupt or missing): {exc}") from exc
+    try:
+        stats = scene_stats(path, grid)
+    except RasterioIOError as exc:
+        raise InputError(f"{path}: corrupt raster data (read failed): {exc}") from exc
+    return SceneInfo(**{**info.__dict__, "stats": tuple(stats)})
+
+
+def check_raster_file(path: str, sample_blocks: int | None = DEEP_CHECK_SAMPLE_BLOCKS) -> int:
+    """The deep check of any raster (a label raster as well as a scene): InputError naming the
+    file (and the block) when it is unreadable, truncated or holds a corrupt block."""
+    try:
+        with rasterio.open(path) as src:
+            return check_blocks(src, path, sample_blocks)
+    except RasterioIOError as exc:
+        raise InputError(f"{path}: not a readable raster (corrupt or missing): {exc}") from exc
+
+
+def check_blocks(src: rasterio.DatasetReader, path: str, sample_blocks: int | None = DEEP_CHECK_SAMPLE_BLOCKS) -> int:
+    """Decode blocks of a raster to find truncation and corrupt blocks before any job reads it.
+
+    Every block's byte range is checked against the file size (GeoTIFFs on a local disk: the
+    TIFF directory is cheap to read); then ``sample_blocks`` blocks (every block when None),
+    spread evenly and always including the last, are decoded. Raises InputError naming the file
+    and the block (band, block row, block column). Returns the number of blocks decoded.
+    """
+    windows = list(src.block_windows(1))
+    _check_block_extents(src, path, windows)
+    if sample_blocks is not None and len(windows) > sample_blocks:
+        picks = np.unique(np.linspace(0, len(windows) - 1, max(2, sample_blocks)).round().astype(int))
+        windows = [windows[index] for index in picks]
+    planar = src.interleaving == Interleaving.band
+    for (block_row, block_col), window in windows:
+        try:
+            src.read(window=window)
+        except RasterioIOError as exc:
+            band = _first_bad_band(src, window) if planar else "all"
+            raise InputError(
+                f"{path}: corrupt or truncated block (band {band}, block row {block_row}, block column {block_col}, "
+                f"pixels {window.col_off},{window.row_off} {window.width}x{window.height}): {exc}"
+            ) from exc
+    return len(windows)
+
+
+def _first_bad_band(src: rasterio.DatasetReader, window: Window) -> int | str:
+    for band in src.indexes:
+        try:
+            src.read(band, window=window)
+        except RasterioIOError:
+            return band
+    return "?"
+
+
+def _check_block_extents(src: rasterio.DatasetReader, path: str, windows: list) -> None:
+    """Every block of a local GeoTIFF lies inside the file (a truncated download does not)."""
+    if src.driver != "GTiff" or not os.path.isfile(path):
+        return
+    size = os.path.getsize(path)
+    bands = src.indexes if src.interleaving == Interleaving.band else (1,)
+    for band in bands:
+        for (block_row, block_col), _ in windows:
+            offset = src.get_tag_item(f"BLOCK_OFFSET_{block_col}_{block_row}", "TIFF", bidx=band)
+            length = src.get_tag_item(f"BLOCK_SIZE_{block_col}_{block_row}", "TIFF", bidx=band)
+            if offset is None or length is None:
+                return  # a GDAL that does not expose the TIFF directory: the decode check remains
+            if int(offset) + int(length) > size:
+                raise InputError(
+                    f"{path}: truncated: block (band {band}, block row {block_row}, block column {block_col}) "
+                    f"ends at byte {int(offset) + int(length)}, the file has {size}"
+                )
+
+
+def _validated_info(path: str, src: rasterio.DatasetReader, grid: TileGrid, min_bands: int) -> SceneInfo:
+    if src.crs is None or src.transform.is_identity:
+        raise InputError(f"{path}: not georeferenced (no CRS or geotransform)")
+    if not src.crs.is_projected and not src.crs.is_geographic:
+        raise InputError(f"{path}: unknown CRS {src.crs}")
+    if src.count < min_bands:
+        raise InputError(f"{path}: has {src.count} band(s), needs at least {min_bands} ({', '.join(IMAGERY_BANDS)})")
+    if any(dtype != "uint8" for dtype in src.dtypes[:min_bands]):
+        raise InputError(f"{path}: bands must be uint8 like NAIP, got {src.dtypes[:min_bands]}")
+    footprint = transform_bounds(src.crs, parse_crs(grid.crs), *src.bounds, densify_pts=21)
+    return SceneInfo(
+        uri=path,
+        crs=crs_name(src.crs),
+        width=src.width,
+        height=src.height,
+        band_count=src.count,
+        resolution=(abs(src.res[0]), abs(src.res[1])),
+        nodata=src.nodata,
+        footprint=tuple(float(v) for v in footprint),
+        overview_count=len(src.overviews(1)),
+    )
+
+
+# GDAL reads a downsampled window from the coarsest overview at most this much coarser than the
+# output (default: none coarser). A 224 m tile at 0.6 m is 373 px; for 96 px (2.33 m) the 4x
+# overview (2.4 m, 3% coarser) then serves instead of the 2x one: a quarter of the pixels to
+# fetch and decode (3x the tile reads/s on the bench's quarter-quad COG).
+OVERVIEW_OVERSAMPLING_THRESHOLD = 1.1
+
+
+@contextmanager
+def open_on_grid(path: str, grid: TileGrid) -> Iterator[rasterio.io.DatasetReaderBase]:
+    """Open a scene for reads in the grid's CRS (warped on the fly when the CRS differs)."""
+    threshold = {"GDAL_OVERVIEW_OVERSAMPLING_THRESHOLD": str(OVERVIEW_OVERSAMPLING_THRESHOLD)}
+    with rasterio.Env(**threshold), rasterio.open(path) as src:
+        if src.crs is not None and crs_name(src.crs) == grid.crs:
+            yield src
+            return
+        with WarpedVRT(src, crs=parse_crs(grid.crs), resampling=Resampling.bilinear) as vrt:
+            yield vrt
+
+
+def read_tile(
+    src: rasterio.io.DatasetReaderBase,
+    tile: Tile,
+    size_px: int,
+    bands: tuple[int, ...] = (1, 2, 3, 4),
+    resampling: str = "bilinear",
+) -> tuple[np.ndarray, float]:
+    """Read ``tile`` resampled to ``size_px`` square as uint8 HWC, and its valid-pixel share.
+
+    Pixels outside the scene are 0. A pixel is valid when any band differs from nodata (0).
+    """
+    window = from_bounds(*tile.bounds, transform=src.transform)
+    pixels = _read_clipped(src, window, size_px, bands, resampling=resampling)
+    nodata = src.nodata if src.nodata is not None else 0
+    return pixels, float(valid_mask(pixels, nodata).mean())
+
+
+def valid_mask(pixels: np.ndarray, nodata: float) -> np.ndarray:
+    """Pixels of an HWC array where any band differs from nodata (band by band: numpy reduces a
+    short last axis slowly)."""
+    if nodata == 0 and pixels.shape[-1] == 4 and pixels.dtype == np.uint8 and pixels.strides[-1] == 1:
+        return pixels.view(np.uint32)[..., 0] != 0  # the four bands of a pixel as one word
+    valid = pixels[..., 0] != nodata
+    for band in range(1, pixels.shape[-1]):
+        valid |= pixels[..., band] != nodata
+    return valid
+
+
+def read_tile_row(
+    src: rasterio.io.DatasetReaderBase,
+    tiles: list[Tile],
+    size_px: int,
+    bands: tuple[int, ...] = (1, 2, 3, 4),
+    resampling: str = "bilinear",
+) -> list[tuple[np.ndarray, float]]:
+    """Read adjacent tiles of one grid row (west to east, no gaps) in a single resampled read.
+
+    Tile edges lie on the grid, so the strip resampled to ``len(tiles) * size_px`` columns cuts
+    exactly into tiles: one GDAL call instead of one per tile.
+    """
+    if not tiles:
+        return []
+    size = tiles[0].size_m
+    west, south, _, north = tiles[0].bounds
+    window = from_bounds(west, south, west + size * len(tiles), north, transform=src.transform)
+    pixels = _read_clipped(src, window, size_px, bands, width_px=size_px * len(tiles), resampling=resampling)
+    nodata = src.nodata if src.nodata is not None else 0
+    count = len(tiles)
+    valid = valid_mask(pixels, nodata).reshape(size_px, count, size_px).mean(axis=(0, 2))
+    # Each tile is a view of the strip (rows stay contiguous); stacking a batch copies it anyway.
+    return [(pixels[:, index * size_px : (index + 1) * size_px], float(valid[index])) for index in range(count)]
+
+
+def read_tiles(
+    src: rasterio.io.DatasetReaderBase,
+    tiles: list[Tile],
+    size_px: int,
+    max_run: int = MAX_TILES_PER_READ,
+    resampling: str = "bilinear",
+) -> list[tuple[np.ndarray, float]]:
+    """Read tiles in the given order, one GDAL call per run of adjacent tiles in a grid row."""
+    results: list[tuple[np.ndarray, float]] = []
+    run: list[Tile] = []
+    for tile in tiles:
+        if run and (tile.row != run[-1].row or tile.col != run[-1].col + 1 or len(run) == max_run):
+            results.extend(read_tile_row(src, run, size_px, resampling=resampling))
+            run = []
+        run.append(tile)
+    results.extend(read_tile_row(src, run, size_px, resampling=resampling))
+    return results
+
+
+def _read_clipped(
+    src: rasterio.io.DatasetReaderBase,
+    window: Window,
+    size_px: int,
+    bands: tuple[int, ...],
+    width_px: int | None = None,
+    resampling: str = "bilinear",
+) -> np.ndarray:
+    """Read ``window`` resampled to ``size_px`` rows by ``width_px`` (default ``size_px``) columns
+    as uint8 HWC, zeros where it leaves the dataset.
+
+    GDAL writes the bands interleaved straight into the HWC buffer, so no transpose follows.
+
+    Only the part inside the dataset is read, so no boundless read (a VRT built per call, about
+    100 times slower) is ever needed, and warped sources, which refuse boundless reads, work too.
+    """
+    width_px = width_px or size_px
+    pixels = np.zeros((size_px, width_px, len(bands)), dtype=np.uint8)
+    planar = pixels.transpose(2, 0, 1)  # (band, y, x) view of the same memory, for GDAL
+    try:
+        inside = window.intersection(Window(0, 0, src.width, src.height))
+    except WindowError:
+        return pixels
+    if inside == window:
+        _resampled_read(src, window, planar, bands, Resampling[resampling])
+        return pixels
+    scale_x, scale_y = width_px / window.width, size_px / window.height
+    col0 = round((inside.col_off - window.col_off) * scale_x)
+    row0 = round((inside.row_off - window.row_off) * scale_y)
+    width = min(width_px - col0, max(1, round(inside.width * scale_x)))
+    height = min(size_px - row0, max(1, round(inside.height * scale_y)))
+    _resampled_read(src, inside, planar[:, row0 : row0 + height, col0 : col0 + width], bands, Resampling[resampling])
+    return pixels
+
+
+# Native pixels read around a window for resampling; GDAL's bilinear kernel needs 1.
+RESAMPLING_MARGIN_PX = 2
+
+
+def _resampled_read(
+    src: rasterio.io.DatasetReaderBase,
+    window: Window,
+    out: np.ndarray,
+    bands: tuple[int, ...],
+    resampling: Resampling,
+) -> np.ndarray:
+    """``src.read`` of ``window`` resampled into ``out`` (band, y, x; any strides); for bilinear,
+    byte-identical and about twice as fast.
+
+    GDAL's bilinear kernel takes a slow nodata-aware path whenever a band declares nodata,
+    even where no pixel holds it. So the native pixels around the window are read once and, when
+    none of them is nodata, resampled from an in-memory copy that declares none; otherwise (scene
+    edges, the odd 0 in a dark band, sources with alpha or per-dataset masks) the source is
+    resampled as is. Sources without nodata (NAIP as delivered) and windows an overview serves
+    (COGs) go straight to GDAL: there is no slow path to avoid, and the overview saves reading
+    native pixels.
+    """
+    if (
+        resampling != Resampling.bilinear
+        or src.nodata is None
+        or _overview_serves(src, window, out.shape[-1])
+        or not _masked_by_nodata_only(src, bands)
+    ):
+        return src.read(bands, window=window, out=out, resampling=resampling)
+    margin = RESAMPLING_MARGIN_PX
+    col0, row0 = max(0, math.floor(window.col_off) - margin), max(0, math.floor(window.row_off) - margin)
+    col1 = min(src.width, math.ceil(window.col_off + window.width) + margin)
+    row1 = min(src.height, math.ceil(window.row_off + window.height) + margin)
+    around = Window(col0, row0, col1 - col0, row1 - row0)
+    native = src.read(bands, window=around)
+    nodata = src.nodata if src.nodata is not None else 0
+    if (native == nodata).any():
+        return src.read(bands, window=window, out=out, resampling=resampling)
+    profile = {
+        "driver": "MEM",
+        "width": around.width,
+        "height": around.height,
+        "count": len(bands),
+        "dtype": native.dtype.name,
+        "transform": src.transform @ Affine.translation(col0, row0),
+    }
+    with rasterio.open("", "w+", **profile) as copy:
+        copy.write(native)
+        inner = Window(window.col_off - col0, window.row_off - row0, window.width, window.height)
+        return copy.read(window=inner, out=out, resampling=resampling)
+
+
+def _overview_serves(src: rasterio.io.DatasetReaderBase, window: Window, width_px: int) -> bool:
+    """Whether GDAL would read this downsampled window from an overview (a COG's pyramid):
+    then the direct read is cheaper than reading native pixels here."""
+    factors = src.overviews(1) if hasattr(src, "overviews") else []
+    return bool(factors) and window.width / max(1, width_px) >= min(factors)
+
+
+def _masked_by_nodata_only(src: rasterio.io.DatasetReaderBase, bands: tuple[int, ...]) -> bool:
+    """Whether GDAL masks ``bands`` by a nodata value at most: no per-dataset or alpha mask (NAIP
+    files often flag NIR as alpha), which GDAL's resampling would also honour."""
+    plain = {MaskFlags.all_valid, MaskFlags.nodata}
+    return all(set(src.mask_flag_enums[band - 1]) <= plain for band in bands)
+
+
+def uint8_percentiles(values: np.ndarray, quantiles: tuple[float, ...]) -> list[float]:
+    """``np.percentile(values, q)`` (linear method) for each q, bit for bit, without a sort."""
+    if values.dtype != np.uint8:
+        return [float(np.percentile(values, q)) for q in quantiles]
+    return percentiles_from_counts(np.bincount(values.ravel(), minlength=256), quantiles)
+
+
+def percentiles_from_counts(counts: np.ndarray, quantiles: tuple[float, ...]) -> list[float]:
+    """What ``np.percentile`` (linear method) gives on the values 0..255 counted by ``counts``."""
+    cumulative = np.cumsum(counts)
+    last = int(cumulative[-1]) - 1
+    out = []
+    for q in quantiles:
+        rank = q / 100.0 * last
+        below = int(np.floor(rank))
+        above = min(below + 1, last)
+        low = float(np.searchsorted(cumulative, below, side="right"))
+        high = float(np.searchsorted(cumulative, above, side="right"))
+        t = rank - below
+        # numpy's _lerp: a + (b - a) t below t = 0.5, b - (b - a)(1 - t) from it.
+        out.append(high - (high - low) * (1 - t) if t >= 0.5 else low + (high - low) * t)
+    return out
+
+
+def otsu_threshold(values: np.ndarray, bins: int = 256, weights: np.ndarray | None = None) -> float:
+    """The threshold that best splits ``values`` (each counted ``weights`` times) into two
+    classes (Otsu's method)."""
+    counts, edges = np.histogram(values, bins=bins, weights=weights)
+    centres = (edges[:-1] + edges[1:]) / 2
+    below = np.cumsum(counts).astype(np.float64)
+    above = below[-1] - below
+    below_sum = np.cumsum(counts * centres)
+    between = (below_sum[-1] * below / below[-1] - below_sum) ** 2 / np.maximum(below * above, 1.0)
+    return float(centres[int(np.argmax(between))])
+
+
+# Scenes up to this size are read whole for their radiometry; larger ones decimated (or sampled).
+STATS_MAX_SIDE_PX = 1024
+
+
+def scene_stats(path: str, grid: TileGrid, max_side_px: int = STATS_MAX_SIDE_PX) -> list[float]:
+    """Per-scene radiometry, read from a decimated view: the (p2, p98) of each band, then the
+    Otsu threshold of NDWI = (green - nir) / (green + nir) that splits water from land.
+
+    Both adapt to each acquisition (sensor, season, sun), so features built on them travel
+    between vintages (see the dark-NIR 2014 scene).
+    """
+    with open_on_grid(path, grid) as src:
+        if _decimated_read_is_full_read(src, max_side_px):
+            pixels = _sampled_block_pixels(src)
+        else:
+            scale = max(1.0, max(src.width, src.height) / max_side_px)
+            shape = (src.count, int(src.height / scale), int(src.width / scale))
+            pixels = src.read(out_shape=shape, resampling=Resampling.nearest)
+        nodata = src.nodata if src.nodata is not None else 0
+    return radiometry(path, pixels, nodata)
+
+
+def _decimated_read_is_full_read(src: rasterio.io.DatasetReaderBase, max_side_px: int) -> bool:
+    """A large scene without overviews (NAIP as delivered): a decimated read decodes every block."""
+    factors = src.overviews(1) if hasattr(src, "overviews") else []
+    return not factors and max(src.width, src.height) > STATS_SAMPLED_ABOVE_PX and max_side_px < src.width
+
+
+# Scenes wider or taller than this without overviews take their radiometry from sampled blocks
+# (about the pixels of a 1,024 px decimated view, for a fortieth of the reading at 0.6 m).
+STATS_SAMPLED_ABOVE_PX = 4096
+
+
+def _sampled_block_pixels(src: rasterio.io.DatasetReaderBase) -> np.ndarray:
+    """(band, y, x) pixels of the ``DEEP_CHECK_SAMPLE_BLOCKS`` blocks spread evenly over the
+    scene, side by side (the deep check reads the same blocks, so the OS cache holds them)."""
+    windows = list(src.block_windows(1))
+    picks = np.unique(np.linspace(0, len(windows) - 1, DEEP_CHECK_SAMPLE_BLOCKS).round().astype(int))
+    blocks = [src.read(window=windows[index][1])[:, ::4, ::4] for index in picks]  # ~1 M pixels in all
+    return np.concatenate([block.reshape(block.shape[0], 1, -1) for block in blocks], axis=2)
+
+
+def radiometry(path: str, pixels: np.ndarray, nodata: float) -> list[float]:
+    """The (p2, p98) of each band and the NDWI Otsu threshold of (band, y, x) pixels.
+
+    uint8 pixels (NAIP) are counted, not sorted: band histograms give the percentiles and a
+    histogram of (green, nir) pairs gives NDWI's, bit for bit the same as on the pixels; the
+    green and NIR histograms are that pair histogram's margins.
+    """
+    valid = pixels[0] != nodata
+    for band in pixels[1:]:
+        valid |= band != nodata
+    if not valid.any():
+        raise InputError(f"{path}: holds no valid pixels")
+    if pixels.dtype != np.uint8:
+        return _radiometry_of_values(pixels, valid)
+    invalid = None if valid.all() else ~valid
+
+    def valid_counts(values: np.ndarray, bins: int) -> np.ndarray:
+        counts = np.bincount(values.ravel(), minlength=bins)
+        return counts if invalid is None else counts - np.bincount(values[invalid], minlength=bins)
+
+    pair_counts = valid_counts((pixels[1].astype(np.intp) << 8) | pixels[3], 256 * 256)
+    by_green_nir = pair_counts.reshape(256, 256)
+    band_counts = [valid_counts(pixels[0], 256), by_green_nir.sum(axis=1), valid_counts(pixels[2], 256)]
+    band_counts.append(by_green_nir.sum(axis=0))
+    percentiles = [value for counts in band_counts for value in percentiles_from_counts(counts, (2.0, 98.0))]
+    present = np.flatnonzero(pair_counts)
+    g, n = (present // 256).astype(np.float64), (present % 256).astype(np.float64)
+    ndwi = (g - n) / np.maximum(g + n, 1.0)
+    return [*percentiles, otsu_threshold(ndwi, weights=pair_counts[present])]
+
+
+def _radiometry_of_values(pixels: np.ndarray, valid: np.ndarray) -> list[float]:
+    percentiles = [
+        value
+        for band in pixels[:REQUIRED_BAND_COUNT]
+        for value in (float(np.percentile(band[valid], 2.0)), float(np.percentile(band[valid], 98.0)))
+    ]
+    green, nir = pixels[1][valid].astype(np.float64), pixels[3][valid].astype(np.float64)
+    ndwi = (green - nir) / np.maximum(green + nir, 1.0)
+    return [*percentiles, otsu_threshold(ndwi)]

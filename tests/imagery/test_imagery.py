@@ -1,0 +1,178 @@
+"""Scene validation and windowed tile reads on real NAIP."""
+
+import numpy as np
+import pytest
+import rasterio
+
+from conftest import NAIP_2009, ND_CRS, SHARED_DATA
+from landshift.core.errors import InputError
+from landshift.core.grid import TileGrid
+from landshift.imagery.scenes import inspect_scene, open_on_grid, read_tile, scene_stats
+
+pytestmark = pytest.mark.data
+
+GRID = TileGrid(ND_CRS, 224)
+
+
+def test_a_real_scene_validates_with_its_footprint():
+    info = inspect_scene(str(NAIP_2009), GRID)
+    assert info.crs == ND_CRS and info.band_count == 4 and info.resolution == (5.0, 5.0)
+    assert info.footprint == pytest.approx((485900.0, 5205627.0, 490570.0, 5209247.0))
+
+
+def test_tile_read_is_resampled_and_matches_the_native_pixels():
+    with open_on_grid(str(NAIP_2009), GRID) as src:
+        pixels, valid = read_tile(src, GRID.tile(2175, 23248), 96)
+        native = src.read(window=rasterio.windows.from_bounds(*GRID.tile(2175, 23248).bounds, src.transform))
+    assert pixels.shape == (96, 96, 4) and pixels.dtype == np.uint8
+    assert valid == 1.0
+    assert np.allclose(pixels.reshape(-1, 4).mean(axis=0), native.reshape(4, -1).mean(axis=1), atol=2.0)
+
+
+def test_edge_tiles_report_their_nodata_share():
+    with open_on_grid(str(NAIP_2009), GRID) as src:
+        _, corner = read_tile(src, GRID.tile(2169, 23255), 64)  # north-west corner, partly outside
+        _, outside = read_tile(src, GRID.tile(2100, 23255), 64)
+    assert 0.0 < corner < 0.8
+    assert outside == 0.0
+
+
+def test_scene_in_another_utm_zone_is_warped_onto_the_grid():
+    sample = SHARED_DATA / "format-samples" / "naip-0.6m" / "m_4208701_ne_16_060_20200902.tif"
+    grid = TileGrid("EPSG:26915", 32)
+    info = inspect_scene(str(sample), grid)
+    assert info.crs == "EPSG:26916"
+    tiles = list(grid.tiles_in(info.footprint))
+    with open_on_grid(str(sample), grid) as src:
+        best = max(read_tile(src, t, 32)[1] for t in tiles)
+    assert best > 0.9
+
+
+def test_scene_stats_adapt_to_the_dark_nir_of_2014():
+    stats_2009 = scene_stats(str(NAIP_2009), GRID)
+    stats_2014 = scene_stats(str(SHARED_DATA / "naip-nd" / "m_4709963_se_14_1_20140720.tif"), GRID)
+    assert len(stats_2009) == len(stats_2014) == 9
+    assert stats_2014[7] < stats_2009[7] - 20  # NIR p98 much darker in 2014
+    # The NDWI water threshold adapts: the dark NIR raises every NDWI, and the threshold with it.
+    assert stats_2014[8] > stats_2009[8] + 0.1
+
+
+def _write(path, count=4, crs=ND_CRS, transform=None, dtype="uint8"):
+    profile = {"driver": "GTiff", "width": 16, "height": 16, "count": count, "dtype": dtype}
+    if crs:
+        profile["crs"] = crs
+    if transform is not None:
+        profile["transform"] = transform
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(np.ones((count, 16, 16), dtype=dtype))
+    return str(path)
+
+
+def test_bad_scenes_get_specific_errors(tmp_path):
+    good_transform = rasterio.transform.from_origin(486000, 5209000, 5, 5)
+    corrupt = tmp_path / "corrupt.tif"
+    corrupt.write_bytes(b"\x00" * 100)
+    with pytest.raises(InputError, match="not a readable raster"):
+        inspect_scene(str(corrupt), GRID)
+    with pytest.raises(InputError, match="not georeferenced"):
+        inspect_scene(_write(tmp_path / "plain.tif", crs=None), GRID)
+    with pytest.raises(InputError, match="has 3 band"):
+        inspect_scene(_write(tmp_path / "rgb.tif", count=3, transform=good_transform), GRID)
+    with pytest.raises(InputError, match="uint8"):
+        inspect_scene(_write(tmp_path / "f32.tif", transform=good_transform, dtype="float32"), GRID)
+    with pytest.raises(InputError, match="unknown CRS"):
+        inspect_scene(str(NAIP_2009), TileGrid("EPSG:999999", 224))
+    with pytest.raises(InputError, match="not projected"):
+        inspect_scene(str(NAIP_2009), TileGrid("EPSG:4326", 224))
+
+
+def test_row_reads_cut_into_the_same_tiles_as_single_reads():
+    from landshift.imagery.scenes import read_tiles
+
+    cells = [GRID.tile(c, 23250) for c in range(2168, 2180)] + [GRID.tile(2175, 23249), GRID.tile(2177, 23249)]
+    with open_on_grid(str(NAIP_2009), GRID) as src:
+        single = [read_tile(src, cell, 96) for cell in cells]
+        batched = read_tiles(src, cells, 96)
+    for (one, one_valid), (many, many_valid) in zip(single, batched, strict=True):
+        assert one.shape == many.shape == (96, 96, 4)
+        assert abs(one_valid - many_valid) < 0.02
+        assert np.abs(one.astype(int) - many.astype(int)).mean() < 1.0
+    assert batched[0][1] == 0.0 and batched[-1][1] == 1.0  # column 2168 lies outside the scene
+
+
+def test_fast_bilinear_reads_equal_gdal_reads_of_the_source():
+    """Bilinear strips resampled from a nodata-free copy equal GDAL's own reads of the scene,
+    on the dark-NIR 2014 scene whose stray 0s and ragged edges take the nodata-aware path."""
+    from rasterio.enums import Resampling
+    from rasterio.windows import Window, WindowError, from_bounds
+
+    from landshift.imagery.scenes import _resampled_read
+
+    scene = SHARED_DATA / "naip-nd" / "m_4709963_se_14_1_20140720.tif"
+    compared = 0
+    with open_on_grid(str(scene), GRID) as src:
+        for row in range(23245, 23262):
+            for col in range(2165, 2190, 5):
+                west, south, _, _ = GRID.tile(col, row).bounds
+                window = from_bounds(west, south, west + 5 * 224, south + 224, transform=src.transform)
+                try:
+                    inside = window.intersection(Window(0, 0, src.width, src.height))
+                except WindowError:
+                    continue
+                shape = (4, 96, 480)
+                expected = src.read((1, 2, 3, 4), window=inside, out_shape=shape, resampling=Resampling.bilinear)
+                fast = np.zeros((96, 480, 4), np.uint8)  # HWC memory, written through a planar view
+                _resampled_read(src, inside, fast.transpose(2, 0, 1), (1, 2, 3, 4), Resampling.bilinear)
+                fast = fast.transpose(2, 0, 1)
+                assert np.array_equal(fast, expected), (row, col)
+                compared += 1
+    assert compared > 50
+
+
+def test_valid_mask_is_any_band_off_nodata_for_every_layout():
+    from landshift.imagery.scenes import valid_mask
+
+    pixels = np.random.default_rng(0).integers(0, 2, (8, 40, 4)).astype(np.uint8)
+    for array, nodata in [(pixels, 0), (pixels[:, 8:16], 0), (pixels[..., :3].copy(), 0), (pixels, 1)]:
+        assert np.array_equal(valid_mask(array, nodata), (array != nodata).any(axis=-1))
+    assert valid_mask(np.zeros((2, 2, 4), np.uint8), 0).sum() == 0
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["m_4208701_ne_16_060_20200902.tif", "m_3008501_ne_16_1_20110815.tif"],  # NIR flagged as alpha; no mask
+)
+def test_fast_bilinear_reads_equal_gdal_reads_for_masked_and_warped_sources(name):
+    """Sources whose NIR band GDAL takes for alpha keep GDAL's own (mask-aware) resampling; plain
+    ones, read directly or warped on the fly to another CRS, match it byte for byte."""
+    from rasterio.enums import Resampling
+    from rasterio.windows import Window
+
+    from landshift.imagery.scenes import _resampled_read
+
+    path = str(SHARED_DATA / "format-samples" / "naip-0.6m" / name)
+    for grid_crs in (None, "EPSG:3857"):
+        with rasterio.open(path) as raw:
+            grid = TileGrid(grid_crs or raw.crs.to_string(), 30)
+        with open_on_grid(path, grid) as src:
+            for row in np.arange(0.0, src.height - 20, 11.3):
+                for col in np.arange(0.0, src.width - 20, 13.1):
+                    window = Window(col, row, 17.5, 17.5)
+                    expected = src.read(
+                        (1, 2, 3, 4), window=window, out_shape=(4, 32, 32), resampling=Resampling.bilinear
+                    )
+                    fast = np.zeros((4, 32, 32), np.uint8)
+                    _resampled_read(src, window, fast, (1, 2, 3, 4), Resampling.bilinear)
+                    assert np.array_equal(fast, expected), (grid_crs, row, col)
+
+
+def test_histogram_percentiles_equal_numpy_bit_for_bit():
+    from landshift.imagery.scenes import uint8_percentiles
+
+    with rasterio.open(NAIP_2009) as src:
+        pixels = src.read()
+    rng = np.random.default_rng(3)
+    for band in pixels:
+        for values in (band.ravel(), band[band != 0], rng.choice(band.ravel(), 1001)):
+            quantiles = (0.0, 2.0, 33.3, 50.0, 98.0, 100.0)
+            assert uint8_percentiles(values, quantiles) == [float(np.percentile(values, q)) for q in quantiles]

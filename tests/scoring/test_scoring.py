@@ -1,0 +1,52 @@
+"""How the scoring job cuts a plan into Spark tasks (pure: no imagery, no Spark)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from landshift.scoring.batch import task_groups
+
+
+def plan(chunk_sizes: list[int]) -> pd.DataFrame:
+    """A tiles table with consecutive chunks of the given sizes, in plan order."""
+    chunks = np.repeat(np.arange(len(chunk_sizes)), chunk_sizes)
+    return pd.DataFrame({"tile_id": [f"t{i}" for i in range(len(chunks))], "chunk": chunks})
+
+
+def test_small_chunks_merge_into_one_task_per_core():
+    groups = task_groups(plan([256, 256, 256, 156, 256, 256, 256, 156]), min_tasks=2, tiles_per_task=1024)
+    assert [len(g) for g in groups] == [924, 924]
+    assert [sorted(g["chunk"].unique()) for g in groups] == [[0, 1, 2, 3], [4, 5, 6, 7]]
+
+
+def test_large_plans_get_tasks_of_about_tiles_per_task():
+    groups = task_groups(plan([256] * 40), min_tasks=2, tiles_per_task=1024)
+    assert len(groups) == 10
+    assert {len(g) for g in groups} == {1024}
+
+
+def test_never_more_tasks_than_chunks_and_every_tile_once_in_order():
+    tiles = plan([300, 5, 120])
+    groups = task_groups(tiles, min_tasks=16, tiles_per_task=10)
+    assert len(groups) == 3
+    joined = pd.concat(groups, ignore_index=True)
+    assert joined["tile_id"].tolist() == tiles["tile_id"].tolist()
+    for group in groups:  # a chunk is never split between tasks
+        assert group["chunk"].nunique() == 1
+
+
+@pytest.mark.parametrize("sizes", [[1], [7, 7, 7], [500, 1, 1, 1, 500]])
+def test_chunks_stay_whole_and_consecutive(sizes):
+    tiles = plan(sizes)
+    groups = task_groups(tiles, min_tasks=2, tiles_per_task=4)
+    seen = [sorted(g["chunk"].unique()) for g in groups]
+    flat = [c for chunks in seen for c in chunks]
+    assert flat == list(range(len(sizes)))
+    for chunks in seen:
+        assert chunks == list(range(chunks[0], chunks[-1] + 1))
+
+
+def test_an_empty_plan_has_no_tasks():
+    assert task_groups(plan([]), min_tasks=2) == []
