@@ -44,21 +44,23 @@ $(AIRFLOW_HOME)/.initialized: $(BIN)/.installed
 airflow-init: $(AIRFLOW_HOME)/.initialized
 
 seed: $(BIN)/.installed
-	$(BIN)/python -m landshift.run.demo $(SHARED_DATA) $(LANDSHIFT_LAKE_ROOT)
+	$(BIN)/landshift seed-demo $(SHARED_DATA)
 
 demo: airflow-init seed
 	$(BIN)/airflow dags test landshift_train -c '{"region": "nd-pothole"}' 2>&1 | tee $(AIRFLOW_HOME)/demo-train.log | grep -E "LandShift|Registered|ERROR|Traceback|DagRun Finished" ; test $${PIPESTATUS[0]} -eq 0
 	$(BIN)/airflow dags test landshift_region_nd-pothole -c '{"vintage": "2020"}' 2>&1 | tee $(AIRFLOW_HOME)/demo-region.log | grep -E "LandShift|Published|ERROR|Traceback|DagRun Finished" ; test $${PIPESTATUS[0]} -eq 0
-	$(BIN)/python -m landshift.run.report $(LANDSHIFT_LAKE_ROOT) nd-pothole 2020
+	$(BIN)/landshift products show nd-pothole 2020
 
 test: airflow-init
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	if command -v npm > /dev/null; then bash tests/support/adls_double/install_azurite.sh; fi
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check include jobs plugins dags
+	$(BIN)/lint-imports
 
 evaluate: $(BIN)/.installed
 	$(BIN)/python bench/evaluate.py --out bench/evaluation.json

@@ -19,9 +19,18 @@ import time
 from pathlib import Path
 
 import pytest
-from e2e.helpers import SHARED_DATA, TIMINGS, AirflowApi, Timer, wait_for
 from support.adls_double.dfs_server import ACCOUNT
 from support.adls_double.fixtures import dfs_double
+from support.harness import (
+    SHARED_DATA,
+    TIMINGS,
+    AirflowApi,
+    Timer,
+    interrupt_on_sigterm,
+    mark_folder,
+    report_timings,
+    wait_for,
+)
 
 from cluster.harness import AIRFLOW_SERVICES, REGION_DAG, REPO_ROOT, Deployment, base_environment
 
@@ -31,26 +40,17 @@ PREPARE = Path(__file__).with_name("prepare_lake.py")
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Everything under tests/cluster is a cluster test."""
-    here = Path(__file__).resolve().parent
-    for item in items:
-        if here in Path(str(item.fspath)).resolve().parents:
-            item.add_marker(pytest.mark.cluster)
+    mark_folder(items, __file__, pytest.mark.cluster)
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
     """Treat SIGTERM like Ctrl-C, so fixture teardown still stops the processes."""
-
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    signal.signal(signal.SIGTERM, interrupt)
+    interrupt_on_sigterm()
 
 
 def pytest_terminal_summary(terminalreporter) -> None:
-    if TIMINGS:
-        terminalreporter.section("LandShift cluster-test timings (s)")
-        for step, seconds in TIMINGS.items():
-            terminalreporter.write_line(f"{step:55s} {seconds:8.1f}")
+    """Print how long each step took."""
+    report_timings(terminalreporter, "LandShift cluster-test timings (s)")
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from e2e.helpers import ManagedProcess, free_port, session_members, wait_for
+from support.harness import ManagedProcess, free_port, session_members, wait_for
 
 from cluster import compose
 

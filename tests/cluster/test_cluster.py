@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import requests
-from e2e.helpers import TIMINGS, AirflowApi, Timer, session_members, wait_for
+from support.harness import TIMINGS, AirflowApi, Timer, session_members, wait_for
 
 from cluster.harness import REGION_DAG, Deployment
 from landshift.regions.layout import RunLayout

@@ -9,15 +9,22 @@ from __future__ import annotations
 
 import atexit
 import json
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-
-from .helpers import REPO_ROOT, SHARED_DATA, TIMINGS, AirflowApi, AirflowStandalone, Timer, wait_for
+from support.harness import (
+    REPO_ROOT,
+    TIMINGS,
+    AirflowApi,
+    AirflowStandalone,
+    Timer,
+    interrupt_on_sigterm,
+    mark_folder,
+    report_timings,
+    seed_demo_lake,
+    wait_for,
+)
 
 MODEL_NAME = "landshift-mobilenetv2"
 SPARK_POOL = "landshift_spark"
@@ -26,27 +33,17 @@ SCREENSHOTS = REPO_ROOT / "e2e" / "screenshots"
 
 def pytest_sessionstart(session: pytest.Session) -> None:
     """Treat SIGTERM like Ctrl-C, so fixture teardown still stops the servers."""
-
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    signal.signal(signal.SIGTERM, interrupt)
+    interrupt_on_sigterm()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Everything under tests/e2e is an e2e test (deselected by the default `-m 'not e2e'`)."""
-    here = Path(__file__).resolve().parent
-    for item in items:
-        if here in Path(str(item.fspath)).resolve().parents:
-            item.add_marker(pytest.mark.e2e)
+    mark_folder(items, __file__, pytest.mark.e2e)
 
 
 def pytest_terminal_summary(terminalreporter) -> None:
     """Print how long each step took."""
-    if TIMINGS:
-        terminalreporter.section("LandShift e2e timings (s)")
-        for step, seconds in TIMINGS.items():
-            terminalreporter.write_line(f"{step:45s} {seconds:8.1f}")
+    report_timings(terminalreporter, "LandShift e2e timings (s)")
 
 
 @pytest.fixture(scope="session")
@@ -57,15 +54,7 @@ def e2e_root(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def lake(e2e_root: Path) -> Path:
     """A temporary lake seeded from the shared data (imagery 2009-2020, labels, backbone)."""
-    lake_root = e2e_root / "lake"
-    with Timer("seed lake"):
-        subprocess.run(
-            [sys.executable, "-m", "landshift.run.demo", str(SHARED_DATA), str(lake_root)],
-            check=True,
-            capture_output=True,
-            timeout=300,
-        )
-    return lake_root
+    return seed_demo_lake(e2e_root / "lake")
 
 
 LIVE_REGION = "nd-live"  # a region scheduled every minute, for the schedule-follows-the-imagery test

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from support.harness import REPO_ROOT, Browser, chromedriver_binary, chromium_binary
 
 from landshift.change.rules import STATUS_CHANGE
 from landshift.core.legend import DEFAULT_LEGEND
@@ -19,7 +20,6 @@ from landshift.lake.base import LocalLake
 from landshift.products.publish import publish_product
 
 from .conftest import SCREENSHOTS
-from .helpers import REPO_ROOT, Browser, chromedriver_binary, chromium_binary
 
 sys.path.insert(0, str(REPO_ROOT / "tests"))
 from support.product_inputs import GRID, label_product_inputs, naip_chips

@@ -14,12 +14,20 @@ from urllib.parse import unquote
 
 import pytest
 from selenium.webdriver.common.by import By
+from support.harness import (
+    AirflowApi,
+    AirflowStandalone,
+    Browser,
+    chromedriver_binary,
+    chromium_binary,
+    sha256_of,
+    wait_for,
+)
 
 from landshift.products import layout
 from landshift.run.region_run import REGION_RUN
 
 from .conftest import LIVE_REGION, SCREENSHOTS, TIMINGS, Timer
-from .helpers import AirflowApi, AirflowStandalone, Browser, chromedriver_binary, chromium_binary, sha256_of, wait_for
 
 MANUAL_DAG = "landshift_manual_region"
 REGION_DAG = "landshift_region_nd-pothole"

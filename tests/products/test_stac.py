@@ -77,7 +77,8 @@ def test_collection_extent_grows_with_each_vintage_and_summarises_classes(lake_w
     assert collection["summaries"]["gsd"] == [224]
     titles = {c["value"]: c["title"] for c in collection["summaries"]["classification:classes"]}
     assert titles[11] == "Water" and titles[0] == "No data"
-    assert collection["license"] and collection["providers"]
+    assert collection["license"] == "Apache-2.0" and collection["providers"]
+    assert {_load(region / v / "item.json")["properties"]["license"] for v in ("2014", "2020")} == {"Apache-2.0"}
 
 
 def test_item_assets_carry_roles_projection_and_classes(lake_with_two_vintages):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import sys
 
+from landshift.core.errors import NotFoundError
 from landshift.core.legend import Legend
 from landshift.lake.base import read_json
 from landshift.lake.factory import open_lake
@@ -18,7 +19,7 @@ def product_report(lake_root: str, region_id: str, vintage: str) -> str:
     """A short human-readable report of a published product."""
     lake = open_lake(lake_root)
     published = RunLayout(lake.root, region_id, vintage).published
-    summary = read_json(lake, f"{published}/summary.json")
+    summary = product_summary(lake_root, region_id, vintage)
     legend = Legend.from_dict(summary["legend"])
     change = summary["change"]
     lines = [
@@ -56,3 +57,35 @@ def main(argv: list[str]) -> int:
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))
+
+
+def product_summary(lake_root: str, region_id: str, vintage: str) -> dict:
+    """The ``summary.json`` of a published product; NotFoundError naming the path when there is none."""
+    lake = open_lake(lake_root)
+    published = RunLayout(lake.root, region_id, vintage).published
+    uri = f"{published}/summary.json"
+    if not lake.exists(uri):
+        raise NotFoundError(f"no product published for {region_id} {vintage}: {uri} does not exist")
+    return read_json(lake, uri)
+
+
+def published_products(lake_root: str, region_id: str) -> list[dict]:
+    """One row per published vintage of a region: vintage, uri, model version, changed tiles."""
+    lake = open_lake(lake_root)
+    region_uri = RunLayout(lake.root, region_id, "").published
+    summaries = sorted(
+        uri for uri in lake.list_files(region_uri, "summary.json") if uri.count("/") == region_uri.count("/") + 2
+    )
+    rows = []
+    for uri in summaries:
+        summary = read_json(lake, uri)
+        vintage = uri.rsplit("/", 2)[-2]
+        rows.append(
+            {
+                "vintage": vintage,
+                "uri": uri.rsplit("/", 1)[0],
+                "model_version": str(summary.get("model", {}).get("version", "")),
+                "tiles_changed": int(summary.get("change", {}).get("tiles_changed", 0)),
+            }
+        )
+    return rows
