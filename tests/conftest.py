@@ -53,17 +53,8 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def spark():
     """A local[2] Spark session for the whole test session."""
-    from pyspark.sql import SparkSession
+    from landshift.scoring.session import local_session
 
-    session = (
-        SparkSession.builder.master("local[2]")
-        .appName("landshift-tests")
-        .config("spark.sql.shuffle.partitions", "2")
-        .config("spark.ui.enabled", "false")
-        .config("spark.driver.host", "127.0.0.1")
-        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-        .config("spark.python.worker.reuse", "true")
-        .getOrCreate()
-    )
+    session = local_session("local[2]", app="landshift-tests")
     yield session
     session.stop()

@@ -9,31 +9,23 @@ Prints one JSON line: {"digests": {file: sha256}}.
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pyspark.sql import SparkSession
 from support.adls_double.pipeline_run import seed_and_publish
 
 from landshift.lake.base import read_table
 from landshift.lake.factory import open_lake
 from landshift.regions.layout import RunLayout
+from landshift.scoring.session import local_session
 
 
 def main(argv: list[str]) -> int:
     """Seed, train, run the embedded path; save its tables."""
     shared_data, lake_root, reference = Path(argv[0]), argv[1], Path(argv[2])
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    spark = (
-        SparkSession.builder.master("local[2]")
-        .appName("landshift-cluster-reference")
-        .config("spark.ui.enabled", "false")
-        .config("spark.driver.host", "127.0.0.1")
-        .getOrCreate()
-    )
+    spark = local_session("local[2]", app="landshift-cluster-reference")
     try:
         digests = seed_and_publish(spark, shared_data, lake_root)
     finally:

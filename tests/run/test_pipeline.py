@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from rio_cogeo.cogeo import cog_validate
+from support.cli import landshift
 
 from landshift.core.errors import InputError, NoImageryError, NotFoundError
 from landshift.lake.base import LocalLake, read_table
@@ -163,3 +164,19 @@ def test_training_labels_can_come_from_a_uri_template(trained_lake):
     with pytest.raises(NotFoundError, match="training labels for 2009"):
         prepare(missing)
     assert not Path(missing.work).exists()
+
+
+def test_the_cli_runs_the_same_pipeline_and_lists_what_it_published(trained_lake, spark):
+    """`landshift run` publishes the same rasters as the pipeline Airflow runs; products list/show read them."""
+    lake, _ = trained_lake
+    _run(lake, spark)
+    product = Path(lake.root, "published", "nd-pothole", "2020")
+    expected = {name: (product / name).read_bytes() for name in ("landuse.tif", "change.tif", "confidence.tif")}
+    result = landshift("run", "nd-pothole", "2020", "--json", lake=Path(lake.root))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads(result.stdout)["published_uri"] == str(product)
+    assert {name: (product / name).read_bytes() for name in expected} == expected
+    listed = json.loads(landshift("products", "list", "nd-pothole", "--json", lake=Path(lake.root)).stdout)
+    assert [(row["vintage"], row["model_version"]) for row in listed] == [("2020", "1")]
+    shown = landshift("products", "show", "nd-pothole", "2020", lake=Path(lake.root))
+    assert shown.returncode == 0 and f"published at {product}/" in shown.stdout

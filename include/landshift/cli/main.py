@@ -22,6 +22,7 @@ from landshift.core.errors import InputError, LandShiftError, NotFoundError
 
 EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
 LAKE_ENV = "LANDSHIFT_LAKE_ROOT"
+DEFAULT_LAKE = "lake"  # the embedded default that `make demo` seeds
 T = TypeVar("T")
 
 app = typer.Typer(
@@ -38,7 +39,12 @@ app.add_typer(products_app, name="products")
 
 LakeOption = Annotated[
     str,
-    typer.Option("--lake", envvar=LAKE_ENV, help="Lake root: a folder or an abfss:// URI.", show_default=False),
+    typer.Option(
+        "--lake",
+        envvar=LAKE_ENV,
+        help="Lake root: a folder or an abfss:// URI (default: ./lake when it exists).",
+        show_default=False,
+    ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
 
@@ -61,10 +67,13 @@ def call(function: Callable[[], T]) -> T:
 
 
 def lake_root(lake: str) -> str:
-    """The lake root given, or exit 2 saying how to give one."""
-    if not lake:
-        fail(f"no lake: pass --lake or set {LAKE_ENV}")
-    return lake
+    """The lake root given, else the embedded default ``./lake`` when it exists (``make demo``'s), else exit 2."""
+    if lake:
+        return lake
+    if Path(DEFAULT_LAKE).is_dir():
+        return str(Path(DEFAULT_LAKE).resolve())
+    fail(f"no lake: pass --lake or set {LAKE_ENV} (or run from a folder holding ./{DEFAULT_LAKE})")
+    raise AssertionError("unreachable")
 
 
 def emit(value: Any, as_json: bool, text: Callable[[Any], str]) -> None:
@@ -119,9 +128,23 @@ def run_command(
     finally:
         if session is not None:
             session.stop()
-    published = state.get("publish", {}) if isinstance(state.get("publish"), dict) else {}
-    result = {"region": region, "vintage": vintage, "model_version": state.get("model_version"), **published}
-    emit(result, as_json, lambda r: f"Published {r['region']} {r['vintage']}: {r.get('uri', '')}")
+    keys = (
+        "published_uri",
+        "model_version",
+        "tiles_scored",
+        "tiles_skipped_nodata",
+        "tiles_changed",
+        "changed_area_km2",
+    )
+    result = {"region": region, "vintage": vintage, **{key: state.get(key) for key in keys}}
+    emit(
+        result,
+        as_json,
+        lambda r: (
+            f"Published {r['region']} {r['vintage']} (model version {r['model_version']}, "
+            f"{r['tiles_scored']} tiles scored, {r['tiles_changed']} changed) at {r['published_uri']}"
+        ),
+    )
 
 
 @app.command("train")
@@ -142,7 +165,7 @@ def train_command(
     request = call(lambda: TrainingRequest.from_params(params, root))
     with progress(f"LandShift training {region}"):
         state = call(lambda: run_training(request))
-    registered = state.get("train_and_register", state)
+    registered = {key: state.get(key) for key in ("model_name", "model_version", "uri", "alias", "metrics")}
     emit(
         registered,
         as_json,

@@ -9,11 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sys
 from pathlib import Path
-
-from pyspark.sql import SparkSession
 
 from landshift.lake.factory import open_lake
 from landshift.products.layout import PRODUCT_FILES
@@ -23,6 +20,7 @@ from landshift.run.demo import seed_lake
 from landshift.run.pipeline import run_pipeline
 from landshift.run.region_run import REGION_RUN
 from landshift.run.training import TRAINING_RUN, TrainingRequest
+from landshift.scoring.session import local_session
 
 MODEL = "landshift-mobilenetv2"
 
@@ -39,14 +37,7 @@ def seed_and_publish(spark, shared_data: Path, lake_root: str) -> dict[str, str]
 
 def main(argv: list[str]) -> int:
     """Run the pipeline on every lake root given."""
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    spark = (
-        SparkSession.builder.master("local[2]")
-        .appName("landshift-lake-pipeline")
-        .config("spark.ui.enabled", "false")
-        .config("spark.driver.host", "127.0.0.1")
-        .getOrCreate()
-    )
+    spark = local_session("local[2]", app="landshift-lake-pipeline")
     try:
         digests = {root: seed_and_publish(spark, Path(argv[0]), root) for root in argv[1:]}
     finally:
