@@ -63,7 +63,7 @@ lint: $(BIN)/.installed
 	$(BIN)/lint-imports
 
 evaluate: $(BIN)/.installed
-	$(BIN)/python bench/evaluate.py --out bench/evaluation.json
+	$(BIN)/landshift evaluate --out bench/evaluation.json --shared-data $(SHARED_DATA)
 
 bench: $(BIN)/.installed
 	$(BIN)/python bench/run_bench.py --out bench/results.json

@@ -39,17 +39,18 @@ def run_library(function: Callable[[], Any]) -> Any:
     """Call the library: bad input or models fail the task without retries; no imagery skips it."""
     from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-    from landshift.core.errors import LandShiftError, NoImageryError, is_retryable
+    from landshift.core.errors import NoImageryError, describe_permanent, is_retryable
 
     try:
         return function()
     except NoImageryError as exc:
         log.info("LandShift: %s: nothing to do", exc)
         raise AirflowSkipException(str(exc)) from exc
-    except LandShiftError as exc:
-        if is_retryable(exc):  # a transient fault (a busy publish lock, a storage timeout): retry
+    except Exception as exc:
+        if is_retryable(exc):  # a transient fault (a busy publish lock, a storage timeout) or unknown: retry
             raise
-        raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
+        # LandShift's permanent errors, raw GDAL/PROJ errors on input, memory errors, EROFS...
+        raise AirflowFailException(describe_permanent(exc)) from exc
 
 
 def trigger_facts() -> dict:

@@ -73,3 +73,29 @@ def test_subpixel_count_follows_the_label_resolution():
     assert subpixels_per_tile(224, 224) == 1
     assert subpixels_per_tile(224, 1000) == 1
     assert subpixels_per_tile(224, 0.5) == 112
+
+
+@pytest.mark.parametrize("year", [2009, 2012, 2014])
+def test_water_share_is_the_share_of_water_pixels_of_each_tile(year):
+    expected = pd.read_csv(LABELS_DIR / f"labels_{year}.csv")
+    labels = aggregate_labels(str(LABELS_DIR / f"labels_{year}_5m.tif"), GRID, DEFAULT_LEGEND)
+    merged = labels.merge(expected, on="tile_id")
+    water = merged["prior_class"] == 11
+    assert merged["prior_water_share"].between(0.0, 1.0).all()
+    # A water tile's majority is its water pixels; dry tiles still hold a few ponds.
+    assert (merged.loc[water, "prior_water_share"] == merged.loc[water, "prior_agreement"]).all()
+    assert merged.loc[~water, "prior_water_share"].max() < 0.5
+    assert merged.loc[~water, "prior_water_share"].gt(0).sum() > 20
+
+
+def test_reference_table_reads_the_annotators_classes_and_confidence(tmp_path):
+    from landshift.labels.prior import reference_table
+
+    table = reference_table(str(LABELS_DIR / "labels_2012.csv"), DEFAULT_LEGEND)
+    assert len(table) == 300
+    assert table["reference_class"].value_counts().to_dict() == {82: 214, 11: 58, 71: 28}
+    assert (table["confidence"] == "low").sum() == 49
+    broken = tmp_path / "broken.csv"
+    broken.write_text("tile_id,col,row,nlcd_class\nE1_N1,1,1,82\n")
+    with pytest.raises(InputError, match="lacks columns \\['confidence'\\]"):
+        reference_table(str(broken), DEFAULT_LEGEND)

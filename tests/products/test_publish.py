@@ -190,3 +190,67 @@ def test_published_folders_and_catalog_are_readable_by_other_users(tmp_path, pro
     assert dest.stat().st_mode & 0o055 == 0o055  # group and others may list and read it
     for catalog in (tmp_path / "published" / "catalog.json", dest.parent / "collection.json"):
         assert catalog.stat().st_mode & 0o044 == 0o044
+
+
+def test_water_share_raster_is_the_tile_water_percent_on_the_landuse_grid(tmp_path, product_inputs):
+    from landshift.products.layout import WATER_SHARE_NODATA
+
+    inputs = {**product_inputs}
+    predictions = inputs["predictions"]
+    inputs["predictions"] = predictions.assign(water_share=predictions["prior_water_share"])
+    dest = _publish(LocalLake(str(tmp_path)), inputs)
+    path = dest / "water_share.tif"
+    assert cog_validate(str(path), quiet=True)[0]
+    with rasterio.open(path) as src, rasterio.open(dest / "landuse.tif") as landuse:
+        assert (src.transform, src.shape, src.crs) == (landuse.transform, landuse.shape, landuse.crs)
+        assert src.dtypes[0] == "uint8" and src.nodata == WATER_SHARE_NODATA
+        water, classes = src.read(1), landuse.read(1)
+        rows, cols = rasterio.transform.rowcol(
+            src.transform, (predictions["col"] + 0.5) * 224, (predictions["row"] + 0.5) * 224
+        )
+    expected = np.floor(predictions["prior_water_share"].to_numpy() * 100 + 0.5).astype(np.uint8)
+    assert np.array_equal(water[rows, cols], expected)
+    assert np.array_equal(water == WATER_SHARE_NODATA, classes == 0)
+    # Water tiles are mostly water, the rest mostly dry: the raster carries the measured share.
+    assert water[classes == 11].mean() > 50 > water[(classes > 0) & (classes != 11)].mean()
+    pam = ET.parse(f"{path}.aux.xml").getroot()
+    assert pam.find("PAMRasterBand/UnitType").text == "%"
+    assert pam.find("PAMRasterBand/NoDataValue").text == str(WATER_SHARE_NODATA)
+    assert ET.parse(dest / "water_share.qml").getroot().find("pipe/rasterrenderer") is not None
+    item = json.loads((dest / "item.json").read_text())
+    asset = item["assets"]["water_share"]
+    assert asset["href"] == "./water_share.tif" and asset["nodata"] == WATER_SHARE_NODATA and asset["unit"] == "%"
+    assert asset["proj:shape"] == list(water.shape)
+    summary = json.loads((dest / "summary.json").read_text())
+    assert summary["water_share_raster"]["tiles"] == int((classes > 0).sum())
+
+
+def test_predictions_without_water_share_publish_an_all_nodata_water_raster(tmp_path, product_inputs):
+    from landshift.products.layout import WATER_SHARE_NODATA
+
+    dest = _publish(LocalLake(str(tmp_path)), product_inputs)
+    with rasterio.open(dest / "water_share.tif") as src:
+        assert (src.read(1) == WATER_SHARE_NODATA).all()
+
+
+def test_the_report_shows_water_share_before_and_after_each_reported_change(tmp_path):
+    import re
+
+    from support.product_inputs import naip_chips
+
+    inputs = label_product_inputs(keep_codes={8211, 1182})
+    lake = LocalLake(str(tmp_path))
+    dest = lake.uri("published", "nd-pothole", "2014")
+    publish_product(lake, dest, legend=DEFAULT_LEGEND, grid=GRID, chips=naip_chips(), **inputs)
+    page = Path(dest, "report.html").read_text()
+    assert "<th>water before</th><th>water after</th>" in page
+    rows = re.findall(r'<tr id="(E\d+_N\d+)">.*?<td>(\d+) %</td><td>(\d+) %</td>', page)
+    changes = inputs["changes"].set_index("tile_id")
+    reported = changes[changes["status"] == STATUS_CHANGE]
+    assert len(rows) == len(reported) > 0
+    shares = {tile: (int(before), int(after)) for tile, before, after in rows}
+    # Cultivated that became water gained water between 2009 and 2014; water that became cropland lost it.
+    gained = [shares[t][1] - shares[t][0] for t in reported.index if reported.loc[t, "change_code"] == 8211]
+    lost = [shares[t][1] - shares[t][0] for t in reported.index if reported.loc[t, "change_code"] == 1182]
+    assert gained and np.mean(gained) > 20
+    assert not lost or np.mean(lost) < 0

@@ -12,7 +12,7 @@ def test_registry_holds_nd_pothole_as_data():
     region = get_region("nd-pothole")
     assert region.crs == "EPSG:26914" and region.tile_size_m == 224
     assert region.imagery_prefix("2020") == "raw/imagery/nd-pothole/2020/"
-    assert [s.year for s in region.training_labels] == [2009, 2014]
+    assert [s.year for s in region.training_labels] == [2009, 2012, 2014]
     assert region.prior_labels.year == 2009
 
 

@@ -25,7 +25,7 @@ def test_request_round_trips_through_a_small_json_dict():
 
 def test_request_defaults_live_in_the_dataclass_and_forms_take_them():
     defaults = request_defaults()
-    assert defaults["label_years"] == (2009, 2014) and defaults["seed"] == 42
+    assert defaults["label_years"] == (2009, 2012, 2014) and defaults["seed"] == 42
     params = {"region": "nd-pothole", "label_years": [2014], "input_size": 0, "composite": "", "labels_uri": None}
     request = TrainingRequest.from_params(params, "/lake")
     assert request.spec_overrides == {} and request.label_years == (2014,) and request.seed == 42
@@ -72,5 +72,8 @@ def test_the_stage_sequence_registers_exactly_what_the_evaluation_reports(shared
     prepared = run_training(request, until="extract_features")  # the cached embeddings
     _, _, evaluated = evaluate_and_fit_run(request, prepared)
     assert stored == json.loads(json.dumps(evaluated))
-    assert [d["train_year"] for d in stored["cross_year"]["directions"]] == [2009, 2014]
-    assert stored["accuracy"] >= 0.85 and stored["change"]["curve"]
+    assert [d["train_year"] for d in stored["cross_year"]["directions"]] == [2009, 2012, 2014]
+    # Mean of the three one-year-trained directions (0.891 / 0.748 / 0.822 from 2009 / 2012 / 2014):
+    # 2012, a drought summer labelled by a second annotator, travels worst.
+    assert stored["accuracy"] >= 0.80 and stored["change"]["curve"]
+    assert stored["production_choices"]["water_rule_threshold"] in (None, 0.3, 0.4, 0.5, 0.6)

@@ -50,3 +50,14 @@ def test_chunks_stay_whole_and_consecutive(sizes):
 
 def test_an_empty_plan_has_no_tasks():
     assert task_groups(plan([]), min_tasks=2) == []
+
+
+def test_the_jobs_reader_threads_come_from_its_arguments():
+    from landshift.scoring.spark import JobUsageError, scoring_config
+
+    required = ["--lake-root", "/lake", "--tiles", "t", "--out", "o", "--crs", "EPSG:26914", "--tile-size-m", "224"]
+    model = ["--model-name", "m", "--model-version", "1"]
+    assert scoring_config([*required, *model])[0].readers == 0  # one per core Spark gives the task
+    assert scoring_config([*required, *model, "--readers", "8"])[0].readers == 8
+    with pytest.raises(JobUsageError, match="--readers"):
+        scoring_config([*required, *model, "--readers", "-1"])

@@ -176,15 +176,23 @@ def train_command(
 @app.command("evaluate")
 def evaluate_command(
     out: Annotated[Path, typer.Option(help="Where to write the evaluation JSON.")] = Path("bench/evaluation.json"),
-    lake: LakeOption = "",
+    lake: Annotated[
+        Path, typer.Option(help="The evaluation's own lake (seeded from the shared data; embeddings cached there).")
+    ] = Path("bench/out/evaluation-lake"),
+    shared_data: Annotated[Path, typer.Option(envvar="LANDSHIFT_SHARED_DATA", help="The shared data folder.")] = Path(
+        "../shared/data"
+    ),
+    only: Annotated[list[str] | None, typer.Option(help="Re-measure only this lever into --out (repeat).")] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Leave-one-vintage-out evaluation of the default model recipe on the labelled vintages."""
+    """Leave-one-vintage-out evaluation of the default model recipe and each lever (docs/model.md)."""
     from landshift.run import evaluation
 
+    if not (shared_data / "labels-nd").is_dir():
+        fail(f"{shared_data}: no labels-nd folder; pass --shared-data or set LANDSHIFT_SHARED_DATA")
     with progress("LandShift evaluation"):
-        result = call(lambda: evaluation.evaluate(str(out), lake or None))
-    emit(result, as_json, evaluation.summary_text)
+        document = call(lambda: evaluation.evaluate(str(out), str(lake), str(shared_data), tuple(only or ())))
+    emit(document, as_json, evaluation.summary_text)
 
 
 @regions_app.command("list")

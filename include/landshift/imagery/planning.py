@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -12,7 +13,7 @@ import rasterio
 
 from landshift.core.errors import InputError
 from landshift.core.grid import Bounds, TileGrid
-from landshift.imagery.scenes import crs_name, parse_crs
+from landshift.imagery.scenes import check_grid_crs, crs_name
 
 if TYPE_CHECKING:
     from landshift.lake.base import Lake
@@ -23,7 +24,13 @@ from concurrent.futures import ThreadPoolExecutor
 import pandas as pd
 
 from landshift.core.errors import NotFoundError
-from landshift.imagery.scenes import DEEP_CHECK_SAMPLE_BLOCKS, SceneInfo, inspect_scene
+from landshift.imagery.scenes import (
+    DEEP_CHECK_SAMPLE_BLOCKS,
+    SceneInfo,
+    check_scene_unchanged,
+    inspect_scene,
+    scene_revision,
+)
 from landshift.lake.base import Lake, read_json, write_json
 
 log = logging.getLogger(__name__)
@@ -37,12 +44,16 @@ def first_scene_crs(lake: Lake, imagery_uri: str) -> str:
         if src.crs is None:
             raise InputError(f"{scenes[0]}: not georeferenced")
         name = crs_name(src.crs)
-    parse_crs(name)
+    try:
+        check_grid_crs(name)
+    except InputError as exc:
+        raise InputError(f"{scenes[0]}: its CRS cannot be the tile grid's: {exc}; or give the grid CRS (crs)") from exc
     return name
 
 
 SCENE_SUFFIXES = (".tif", ".tiff")
-TILE_COLUMNS = ["tile_id", "col", "row", "scene_uri", "chunk", "scene_stats"]
+# scene_revision: the scene's fingerprint at validation, re-checked when the scoring job opens it.
+TILE_COLUMNS = ["tile_id", "col", "row", "scene_uri", "chunk", "scene_stats", "scene_revision"]
 DEFAULT_TILES_PER_TASK = 256
 # Scenes inspected at once: GDAL releases the GIL while it reads and decodes, so threads overlap
 # storage latency (the lake) and decoding (several cores). See bench/results.json "plan_scaling".
@@ -108,8 +119,9 @@ def inspect_scenes(
     """
 
     def inspect(uri: str) -> SceneInfo:
+        revision = scene_revision(lake, uri)  # before reading: a file swapped later reads differently
         info = inspect_scene(lake.gdal_path(uri), grid, deep=deep, sample_blocks=sample_blocks)
-        return SceneInfo(**{**info.__dict__, "uri": uri})
+        return SceneInfo(**{**info.__dict__, "uri": uri, "revision": revision})
 
     if workers <= 1 or len(scene_uris) <= 1:
         return [inspect(uri) for uri in scene_uris]
@@ -152,6 +164,7 @@ def plan_tiles(
         if clipped is None:
             raise InputError(f"AOI {list(aoi)} does not intersect the imagery {list(coverage)}")
         coverage = clipped
+    check_tile_count(scenes, grid, aoi)  # before any array of the coverage's size is made
     cols, rows, owner = _assign_tiles(grid, coverage, scenes)
     frames = []
     chunk_base = 0
@@ -170,6 +183,7 @@ def plan_tiles(
                     "scene_uri": scene_uri,
                     "chunk": chunk_base + np.arange(count) // max(1, tiles_per_task),
                     "scene_stats": [list(scene.stats)] * count,
+                    "scene_revision": scene.revision,
                 }
             )
         )
@@ -228,3 +242,166 @@ def _best_scene(tile_bounds: Bounds, scenes: list[SceneInfo]) -> SceneInfo | Non
         if area > best_area:
             best, best_area = scene, area
     return best
+
+
+# -- limits before planning ------------------------------------------------------------------------
+ENV_MAX_TILES = "LANDSHIFT_MAX_TILES_PER_RUN"
+ENV_MIN_PIXEL_M = "LANDSHIFT_MIN_PIXEL_SIZE_M"
+ENV_MAX_PIXEL_M = "LANDSHIFT_MAX_PIXEL_SIZE_M"
+ENV_MAX_UPSAMPLE = "LANDSHIFT_MAX_TILE_UPSAMPLE"
+ENV_MAX_DOWNSAMPLE = "LANDSHIFT_MAX_TILE_DOWNSAMPLE"
+
+
+def _env_float(name: str, default: float) -> float:
+    value = os.environ.get(name, "").strip()
+    try:
+        number = float(value) if value else default
+    except ValueError as exc:
+        raise InputError(f"{name} must be a number, got {value!r}") from exc
+    if not number > 0:
+        raise InputError(f"{name} must be positive, got {value!r}")
+    return number
+
+
+@dataclass(frozen=True)
+class WorkLimits:
+    """What one run may plan; each from an environment variable, with defaults that admit a US
+    state of NAIP (1 M tiles of 224 m is 50,000 km²)."""
+
+    max_tiles: int = 1_000_000
+    min_pixel_m: float = 0.05
+    max_pixel_m: float = 30.0
+    max_upsample: float = 8.0  # model input px per native px of a tile, at most
+    max_downsample: float = 32.0  # native px per model input px, at most
+
+    @classmethod
+    def from_env(cls) -> WorkLimits:
+        """The limits, with ``LANDSHIFT_MAX_TILES_PER_RUN`` and friends overriding the defaults."""
+        default = cls()
+        return cls(
+            max_tiles=int(_env_float(ENV_MAX_TILES, default.max_tiles)),
+            min_pixel_m=_env_float(ENV_MIN_PIXEL_M, default.min_pixel_m),
+            max_pixel_m=_env_float(ENV_MAX_PIXEL_M, default.max_pixel_m),
+            max_upsample=_env_float(ENV_MAX_UPSAMPLE, default.max_upsample),
+            max_downsample=_env_float(ENV_MAX_DOWNSAMPLE, default.max_downsample),
+        )
+
+
+def ground_pixel_m(scene: SceneInfo) -> float:
+    """A scene's coarser pixel side in ground metres of the grid CRS (from its header: footprint / size)."""
+    west, south, east, north = scene.footprint
+    return max((east - west) / max(1, scene.width), (north - south) / max(1, scene.height))
+
+
+def estimate_tiles(scenes: list[SceneInfo], grid: TileGrid, aoi: Bounds | None = None) -> tuple[int, Bounds]:
+    """The tiles planning lays out (the grid cells of the scenes' coverage, clipped to ``aoi``),
+    from headers alone; and that coverage."""
+    coverage = union([s.footprint for s in scenes])
+    if aoi is not None:
+        coverage = intersect(coverage, aoi) or coverage
+    size = grid.tile_size_m
+    cols = int(np.floor(coverage[2] / size)) - int(np.floor(coverage[0] / size)) + 1
+    rows = int(np.floor(coverage[3] / size)) - int(np.floor(coverage[1] / size)) + 1
+    return cols * rows, coverage
+
+
+def check_work_limits(
+    scenes: list[SceneInfo],
+    grid: TileGrid,
+    aoi: Bounds | None = None,
+    input_size_px: int | None = None,
+    limits: WorkLimits | None = None,
+) -> dict:
+    """Refuse a run whose scene headers promise more work than the limits allow, before planning
+    allocates anything: tiles per run, pixel size, and tile size against the model's input.
+
+    InputError carries the estimate and the setting that limits it; returns the estimate.
+    """
+    limits = limits or WorkLimits.from_env()
+    estimate, coverage = estimate_tiles(scenes, grid, aoi)
+    for scene in scenes:
+        pixel = ground_pixel_m(scene)
+        if not limits.min_pixel_m <= pixel <= limits.max_pixel_m:
+            raise InputError(
+                f"{scene.uri}: pixels of {pixel:.3g} m ({scene.width} x {scene.height} px over "
+                f"{(scene.footprint[2] - scene.footprint[0]) / 1000:.1f} km) are outside {limits.min_pixel_m:g}.."
+                f"{limits.max_pixel_m:g} m ({ENV_MIN_PIXEL_M}/{ENV_MAX_PIXEL_M}): not aerial imagery LandShift can "
+                "classify; check the file's header and resolution"
+            )
+        if input_size_px:
+            native = grid.tile_size_m / pixel  # native pixels across a tile
+            if input_size_px / native > limits.max_upsample or native / input_size_px > limits.max_downsample:
+                low = input_size_px / limits.max_upsample * pixel
+                high = input_size_px * limits.max_downsample * pixel
+                raise InputError(
+                    f"tile size {grid.tile_size_m:g} m is {native:.3g} native px of {scene.uri} ({pixel:.3g} m "
+                    f"pixels) for a {input_size_px} px model input: outside 1/{limits.max_upsample:g}..."
+                    f"{limits.max_downsample:g}x ({ENV_MAX_UPSAMPLE}/{ENV_MAX_DOWNSAMPLE}); choose a tile size in "
+                    f"{low:.0f}..{high:.0f} m"
+                )
+    check_tile_count(scenes, grid, aoi, limits)
+    return {"tiles_estimated": estimate, "coverage": list(coverage)}
+
+
+def check_tile_count(
+    scenes: list[SceneInfo], grid: TileGrid, aoi: Bounds | None = None, limits: WorkLimits | None = None
+) -> int:
+    """InputError when the scenes' coverage holds more tiles than ``LANDSHIFT_MAX_TILES_PER_RUN``,
+    with the estimate; else the estimate."""
+    limits = limits or WorkLimits.from_env()
+    estimate, coverage = estimate_tiles(scenes, grid, aoi)
+    if estimate > limits.max_tiles:
+        raise InputError(
+            f"the run would plan about {estimate:,} tiles of {grid.tile_size_m:g} m (coverage "
+            f"{(coverage[2] - coverage[0]) / 1000:,.1f} x {(coverage[3] - coverage[1]) / 1000:,.1f} km in {grid.crs}, "
+            f"from {len(scenes)} scene header(s)), above {ENV_MAX_TILES}={limits.max_tiles:,}: give an AOI, split the "
+            "imagery into smaller runs, or raise the limit"
+        )
+    return estimate
+
+
+def check_scenes_unchanged(lake: Lake, tiles: pd.DataFrame) -> None:
+    """The scoring job's check as it opens the scenes of a tiles table: each is still the file
+    validation inspected (``scene_revision``); IntegrityError naming the first that is not."""
+    if "scene_revision" not in tiles.columns:
+        return
+    for scene_uri, revision in (
+        tiles[["scene_uri", "scene_revision"]].drop_duplicates("scene_uri").itertuples(index=False)
+    ):
+        check_scene_unchanged(lake, scene_uri, str(revision or ""))
+
+
+VINTAGE_TOKEN = re.compile(r"(?<!\d)((?:19|20)\d{2})(\d{4})?(?!\d)")
+
+
+def scene_years(scene_uri: str, prefix_uri: str) -> set[int]:
+    """Years a scene's path names below ``prefix_uri``: vintage folders (``YYYY``/``YYYYMMDD``) and
+    acquisition dates in file names (NAIP's ``_YYYYMMDD.tif``)."""
+    prefix = prefix_uri.rstrip("/")
+    relative = scene_uri[len(prefix) :].strip("/") if scene_uri.startswith(prefix) else scene_uri.rsplit("/", 1)[-1]
+    years = set()
+    for part in relative.split("/"):
+        for year, date in VINTAGE_TOKEN.findall(part):
+            if date and not (1 <= int(date[:2]) <= 12 and 1 <= int(date[2:]) <= 31):
+                continue
+            if not date and part != relative.split("/")[-1] and part != year:
+                continue  # a folder must be the year itself; a file name may carry it
+            years.add(int(year))
+    return years
+
+
+def check_single_vintage(scene_uris: list[str], prefix_uri: str, vintage: str) -> None:
+    """Refuse imagery that mixes vintages: scenes whose folders or file dates name another year
+    than the requested vintage (a region's root given as a manual run's imagery prefix)."""
+    wanted = int(str(vintage)[:4])
+    others: dict[int, int] = {}
+    for uri in scene_uris:
+        for year in scene_years(uri, prefix_uri) - {wanted}:
+            others[year] = others.get(year, 0) + 1
+    if others:
+        counts = ", ".join(f"{year}: {count} scene(s)" for year, count in sorted(others.items()))
+        raise InputError(
+            f"imagery {prefix_uri} mixes vintages: {counts} besides the requested vintage {vintage} "
+            f"({len(scene_uris)} scene(s) in all); point imagery_uri at the folder of the {vintage} scenes "
+            f"(e.g. {prefix_uri.rstrip('/')}/{vintage}/), or request the vintage the scenes are from"
+        )

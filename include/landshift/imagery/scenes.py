@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,11 +21,11 @@ from rasterio.vrt import WarpedVRT
 from rasterio.warp import transform_bounds
 from rasterio.windows import Window, WindowError, from_bounds
 
-from landshift.core.errors import InputError
+from landshift.core.errors import InputError, NotFoundError
 from landshift.core.grid import Bounds, Tile, TileGrid
 
 if TYPE_CHECKING:
-    pass
+    from landshift.lake.base import Lake
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,7 @@ class SceneInfo:
     footprint: Bounds
     stats: tuple[float, ...] = ()
     overview_count: int = 0
+    revision: str = ""  # "<size>:<lake revision>" when inspected, re-checked when the scoring job opens it
 
     def to_dict(self) -> dict:
         """A JSON-ready dict (``SceneInfo.from_dict`` reads it back)."""
@@ -68,6 +70,7 @@ class SceneInfo:
             "footprint": list(self.footprint),
             "stats": list(self.stats),
             "overview_count": self.overview_count,
+            "revision": self.revision,
         }
 
     @classmethod
@@ -84,6 +87,7 @@ class SceneInfo:
             footprint=tuple(float(v) for v in raw["footprint"]),
             stats=tuple(float(v) for v in raw.get("stats", ())),
             overview_count=int(raw.get("overview_count", 0)),
+            revision=str(raw.get("revision", "")),
         )
 
 
@@ -91,6 +95,25 @@ def crs_name(crs: CRS) -> str:
     """'EPSG:n' where the CRS has an EPSG code, else its WKT."""
     epsg = crs.to_epsg()
     return f"EPSG:{epsg}" if epsg else crs.to_wkt()
+
+
+# Projections whose metres are ground metres only along one line (the equator): a tile of the grid
+# covers 1/cos(latitude)^2 times too little ground (2.1x at 47 N), so they are refused as grids.
+NON_GROUND_METRE_METHODS = frozenset(
+    {
+        "Mercator_1SP",
+        "Mercator_2SP",
+        "Mercator_Auxiliary_Sphere",
+        "Popular_Visualisation_Pseudo_Mercator",
+        "Equirectangular",
+        "Plate_Carree",
+        "Miller_Cylindrical",
+    }
+)
+# Largest difference between a metre of the grid CRS and a metre on the ground, at a scene, that
+# a grid may have (UTM stays under 0.1 %, conic state and national grids under 1.5 %).
+MAX_GRID_SCALE_ERROR = 0.03
+WHAT_TO_DO_CRS = "use a metre-based local CRS, such as the UTM zone of the imagery (EPSG:326NN north, 327NN south)"
 
 
 def parse_crs(value: str) -> CRS:
@@ -102,6 +125,70 @@ def parse_crs(value: str) -> CRS:
     if not crs.is_projected:
         raise InputError(f"CRS {value!r} is not projected: tiles need metres")
     return crs
+
+
+def check_grid_crs(value: str) -> CRS:
+    """A CRS a tile grid may use: projected, in ground metres; else InputError saying what to do.
+
+    Refused besides :func:`parse_crs`'s cases: CRSs whose linear unit is not the metre (US survey
+    feet) and Mercator-like projections whose metres are not ground metres (Web Mercator).
+    """
+    crs = parse_crs(value)
+    unit, factor = crs.linear_units_factor
+    if abs(factor - 1.0) > 1e-9:
+        raise InputError(
+            f"CRS {value!r} measures in {unit} ({factor:g} m), not metres: tile sizes and km² figures would be off "
+            f"by {1 / factor:.2f}x per side; {WHAT_TO_DO_CRS}"
+        )
+    method = re.search(r'PROJECTION\["([^"]+)"', crs.to_wkt())
+    if method and method.group(1) in NON_GROUND_METRE_METHODS:
+        raise InputError(
+            f"CRS {value!r} is a {method.group(1)} projection: its metres are ground metres only at the equator "
+            f"(tiles and km² figures off by 1/cos(latitude)^2, 2x at 45 degrees); {WHAT_TO_DO_CRS}"
+        )
+    return crs
+
+
+def utm_hint(lon: float, lat: float) -> str:
+    """The WGS84 UTM zone CRS of a point, e.g. 'EPSG:32614'."""
+    zone = min(60, max(1, int((lon + 180.0) // 6) + 1))
+    return f"EPSG:{(32600 if lat >= 0 else 32700) + zone}"
+
+
+def check_ground_metres(grid_crs: str, footprint: Bounds, path: str = "") -> float:
+    """The ground length of one metre of ``grid_crs`` at the middle of ``footprint`` (both axes
+    averaged); InputError when it differs from 1 by more than ``MAX_GRID_SCALE_ERROR``."""
+    from rasterio.warp import transform
+
+    x, y = (footprint[0] + footprint[2]) / 2, (footprint[1] + footprint[3]) / 2
+    step = 500.0
+    lons, lats = transform(grid_crs, "EPSG:4326", [x, x + step, x], [y, y, y + step])
+    radius = 6_371_008.8
+
+    def ground(i: int) -> float:
+        p1, p2 = math.radians(lats[0]), math.radians(lats[i])
+        dp, dl = p2 - p1, math.radians(lons[i] - lons[0])
+        h = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+        return 2 * radius * math.asin(math.sqrt(h))
+
+    scale = (ground(1) + ground(2)) / (2 * step)
+    if abs(scale - 1.0) > MAX_GRID_SCALE_ERROR:
+        raise InputError(
+            f"{path + ': ' if path else ''}a metre of the grid CRS {grid_crs} is {scale:.3f} m on the ground here "
+            f"(lon {lons[0]:.3f}, lat {lats[0]:.3f}): tiles and km² figures would be off by {scale**2:.2f}x; "
+            f"use a metre-based local CRS such as {utm_hint(lons[0], lats[0])}"
+        )
+    return scale
+
+
+def check_north_up(path: str, transform: Affine) -> None:
+    """InputError unless the geotransform is north-up (no rotation or shear, rows run south)."""
+    if transform.b != 0 or transform.d != 0 or transform.a <= 0 or transform.e >= 0:
+        raise InputError(
+            f"{path}: geotransform {tuple(round(v, 6) for v in transform[:6])} is rotated, sheared or flipped: "
+            "LandShift tiles north-up rasters only; warp it north-up first "
+            "(gdalwarp -t_srs <its CRS> in.tif out.tif), then deliver the warped file"
+        )
 
 
 def inspect_scene(
@@ -210,13 +297,15 @@ def _check_block_extents(src: rasterio.DatasetReader, path: str, windows: list) 
 def _validated_info(path: str, src: rasterio.DatasetReader, grid: TileGrid, min_bands: int) -> SceneInfo:
     if src.crs is None or src.transform.is_identity:
         raise InputError(f"{path}: not georeferenced (no CRS or geotransform)")
+    check_north_up(path, src.transform)
     if not src.crs.is_projected and not src.crs.is_geographic:
         raise InputError(f"{path}: unknown CRS {src.crs}")
     if src.count < min_bands:
         raise InputError(f"{path}: has {src.count} band(s), needs at least {min_bands} ({', '.join(IMAGERY_BANDS)})")
     if any(dtype != "uint8" for dtype in src.dtypes[:min_bands]):
         raise InputError(f"{path}: bands must be uint8 like NAIP, got {src.dtypes[:min_bands]}")
-    footprint = transform_bounds(src.crs, parse_crs(grid.crs), *src.bounds, densify_pts=21)
+    footprint = transform_bounds(src.crs, check_grid_crs(grid.crs), *src.bounds, densify_pts=21)
+    check_ground_metres(grid.crs, footprint, path)
     return SceneInfo(
         uri=path,
         crs=crs_name(src.crs),
@@ -540,3 +629,27 @@ def _radiometry_of_values(pixels: np.ndarray, valid: np.ndarray) -> list[float]:
     green, nir = pixels[1][valid].astype(np.float64), pixels[3][valid].astype(np.float64)
     ndwi = (green - nir) / np.maximum(green + nir, 1.0)
     return [*percentiles, otsu_threshold(ndwi)]
+
+
+def scene_revision(lake: Lake, uri: str) -> str:
+    """A cheap, sound fingerprint of a scene file: ``<size>:<revision>`` (the ETag on ADLS, the
+    modification time in ns on a local lake), so a file replaced or rewritten reads differently."""
+    info = lake.file_info(uri)
+    return f"{info.size}:{info.revision}"
+
+
+def check_scene_unchanged(lake: Lake, uri: str, recorded: str) -> None:
+    """IntegrityError when the scene at ``uri`` is no longer the file validation inspected."""
+    from landshift.core.errors import IntegrityError
+
+    if not recorded:
+        return
+    try:
+        now = scene_revision(lake, uri)
+    except NotFoundError:
+        now = "missing"
+    if now != recorded:
+        raise IntegrityError(
+            f"{uri}: changed since the run validated it (size:revision {recorded}, now {now}); "
+            "nothing was scored or published from it: rerun the vintage to validate the new file"
+        )

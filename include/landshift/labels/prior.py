@@ -23,7 +23,17 @@ log = logging.getLogger(__name__)
 
 MAX_CHECK_PIXELS = 16_000_000  # label rasters larger than this are checked on a nearest-neighbour decimation
 MAX_UNKNOWN_SHARE = 0.05
-LABEL_COLUMNS = ["tile_id", "col", "row", "prior_class", "prior_agreement", "prior_valid_fraction"]
+LABEL_COLUMNS = [
+    "tile_id",
+    "col",
+    "row",
+    "prior_class",
+    "prior_agreement",
+    "prior_valid_fraction",
+    "prior_water_share",
+]
+WATER_CODE = 11
+CONFIDENCE_LEVELS = ("low", "medium", "high")
 MAX_SUBPIXELS = 112
 ROWS_PER_CHUNK = 8
 
@@ -220,6 +230,8 @@ def _aggregate_rows(
     valid = counts.sum(axis=-1)
     majority = np.array(legend.codes, dtype=np.int32)[counts.argmax(axis=-1)]
     agreement = np.divide(counts.max(axis=-1), valid, out=np.zeros(valid.shape), where=valid > 0)
+    water = counts[..., legend.codes.index(WATER_CODE)] if WATER_CODE in legend.codes else np.zeros(valid.shape)
+    water_share = np.divide(water, valid, out=np.zeros(valid.shape), where=valid > 0)
     north_row = rows.stop - 1 - row_offset
     row_ids = np.repeat(np.arange(north_row, north_row - n_rows, -1), len(cols))
     col_ids = np.tile(np.arange(cols.start, cols.stop), n_rows)
@@ -231,6 +243,32 @@ def _aggregate_rows(
             "prior_class": np.where(valid > 0, majority, 0).ravel().astype(np.int32),
             "prior_agreement": agreement.ravel(),
             "prior_valid_fraction": (valid / (k * k)).ravel(),
+            "prior_water_share": water_share.ravel(),
         },
         columns=LABEL_COLUMNS,
+    )
+
+
+def reference_table(path: str, legend: Legend) -> pd.DataFrame:
+    """An annotator's per-tile reference CSV (``tile_id, col, row, nlcd_class, confidence, ...``)
+    as (tile_id, col, row, reference_class, confidence): classes mapped through ``legend``."""
+    try:
+        raw = pd.read_csv(path)
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{path}: not a readable reference-label CSV: {exc}") from exc
+    missing = sorted({"tile_id", "col", "row", "nlcd_class", "confidence"} - set(raw.columns))
+    if missing:
+        raise InputError(f"{path}: reference-label CSV lacks columns {missing}")
+    unknown = sorted(set(raw["confidence"].astype(str)) - set(CONFIDENCE_LEVELS))
+    if unknown:
+        raise InputError(f"{path}: confidence must be one of {list(CONFIDENCE_LEVELS)}, got {unknown}")
+    classes = legend.map_codes(raw["nlcd_class"].to_numpy().clip(0, 255).astype(np.uint8))
+    return pd.DataFrame(
+        {
+            "tile_id": raw["tile_id"].astype(str),
+            "col": raw["col"].astype(np.int32),
+            "row": raw["row"].astype(np.int32),
+            "reference_class": np.asarray(classes, dtype=np.int32),
+            "confidence": raw["confidence"].astype(str),
+        }
     )

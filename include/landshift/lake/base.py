@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from landshift.core.errors import NotFoundError
+from landshift.core.errors import CorruptFileError, LakeBoundaryError, NotFoundError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -95,32 +95,66 @@ def _umask() -> int:
     return umask
 
 
+ENV_ALLOWED_LAKE_ROOTS = "LANDSHIFT_ALLOWED_LAKE_ROOTS"
+
+
+def _inside_path(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip("/") + "/")
+
+
 class LocalLake:
-    """A lake in a local directory: the embedded default."""
+    """A lake in a local directory: the embedded default.
+
+    Every path in the lake is confined at use: resolved through symbolic links
+    (``os.path.realpath``), it must still lie under the lake root or a local root of
+    ``LANDSHIFT_ALLOWED_LAKE_ROOTS``, else a LakeBoundaryError names the path and where it leads.
+    A link inside the lake therefore never takes a run (or a write) to files outside it.
+    """
 
     def __init__(self, root: str) -> None:
         self.root = str(Path(root).expanduser().resolve())
+
+    def _roots(self) -> list[str]:
+        extra = os.environ.get(ENV_ALLOWED_LAKE_ROOTS, "").replace(",", " ").split()
+        local = [r for r in extra if r.startswith("/")]
+        return [self.root, *(os.path.normpath(r) for r in local), *(os.path.realpath(r) for r in local)]
+
+    def confine(self, uri: str) -> str:
+        """``uri`` unless it lies in the lake but resolves (links followed) outside the lake's roots:
+        then LakeBoundaryError. Paths outside the lake as written are the door's to refuse
+        (``confine_uri``, which resolves links too); here they pass unchanged."""
+        roots = self._roots()
+        if not any(_inside_path(os.path.normpath(uri), root) for root in roots):
+            return str(uri)
+        real = os.path.realpath(uri)
+        if not any(_inside_path(real, root) for root in roots):
+            raise LakeBoundaryError(
+                str(uri),
+                f"resolves to {real}, outside the lake {self.root}: a symbolic link or path leaves the lake; "
+                "copy the data into the lake (or list its root in LANDSHIFT_ALLOWED_LAKE_ROOTS)",
+            )
+        return str(uri)
 
     def uri(self, *parts: str) -> str:
         return str(Path(self.root, *parts))
 
     def exists(self, uri: str) -> bool:
-        return Path(uri).exists()
+        return Path(self.confine(uri)).exists()
 
     def list_files(self, prefix_uri: str, suffix: str = "") -> list[str]:
-        prefix = Path(prefix_uri)
+        prefix = Path(self.confine(prefix_uri))
         if not prefix.is_dir():
             return []
-        return sorted(str(p) for p in prefix.rglob(f"*{suffix}") if p.is_file())
+        return sorted(self.confine(str(p)) for p in prefix.rglob(f"*{suffix}") if p.is_file())
 
     def read_bytes(self, uri: str) -> bytes:
         try:
-            return Path(uri).read_bytes()
+            return Path(self.confine(uri)).read_bytes()
         except FileNotFoundError as exc:
             raise NotFoundError(f"no file in the lake at {uri}") from exc
 
     def write_bytes(self, uri: str, data: bytes) -> None:
-        target = Path(uri)
+        target = Path(self.confine(uri))
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
         with os.fdopen(fd, "wb") as handle:
@@ -129,6 +163,7 @@ class LocalLake:
         os.replace(tmp, target)
 
     def upload_dir(self, local_dir: str, uri: str) -> None:
+        self.confine(uri)
         Path(uri).parent.mkdir(parents=True, exist_ok=True)
         shutil.copytree(local_dir, uri)
         # Private temporary folders are 0700: give the lake copy the usual umask-based mode.
@@ -136,12 +171,13 @@ class LocalLake:
             folder.chmod(0o777 & ~_umask())
 
     def download(self, uri: str, local_path: str) -> None:
-        if not Path(uri).is_file():
+        if not Path(self.confine(uri)).is_file():
             raise NotFoundError(f"no file in the lake at {uri}")
         shutil.copyfile(uri, local_path)
 
     def move(self, src_uri: str, dst_uri: str) -> None:
-        if Path(dst_uri).exists():
+        self.confine(src_uri)
+        if Path(self.confine(dst_uri)).exists():
             raise FileExistsError(f"cannot move onto existing {dst_uri}")
         Path(dst_uri).parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -153,20 +189,20 @@ class LocalLake:
             raise
 
     def delete(self, uri: str) -> None:
-        path = Path(uri)
+        path = Path(self.confine(uri))
         if path.is_dir():
             shutil.rmtree(path)
         elif path.exists():
             path.unlink()
 
     def gdal_path(self, uri: str) -> str:
-        return uri
+        return self.confine(uri)
 
     def spark_path(self, uri: str) -> str:
-        return uri
+        return self.confine(uri)
 
     def file_info(self, uri: str) -> FileInfo:
-        path = Path(uri)
+        path = Path(self.confine(uri))
         if not path.is_file():
             raise NotFoundError(f"no file in the lake at {uri}")
         return FileInfo.of_local(path)
@@ -176,8 +212,12 @@ class LocalLake:
 
 
 def read_json(lake: Lake, uri: str) -> Any:
-    """Parse the JSON file at ``uri``."""
-    return json.loads(lake.read_bytes(uri))
+    """Parse the JSON file at ``uri``; CorruptFileError naming the file when it is not JSON."""
+    data = lake.read_bytes(uri)
+    try:
+        return json.loads(data)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CorruptFileError(uri, f"not valid JSON ({len(data)} bytes; {exc}): truncated or corrupt") from exc
 
 
 def write_json(lake: Lake, uri: str, value: Any) -> None:
@@ -189,7 +229,7 @@ def write_json(lake: Lake, uri: str, value: Any) -> None:
 def local_copy(lake: Lake, uri: str) -> Iterator[str]:
     """A local file path holding the content of ``uri`` (the file itself on a local lake)."""
     if isinstance(lake, LocalLake):
-        if not Path(uri).is_file():
+        if not Path(lake.confine(uri)).is_file():
             raise NotFoundError(f"no file in the lake at {uri}")
         yield uri
         return

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from landshift.core.errors import InputError, IntegrityError, NotFoundError, PublishBusyError
+from landshift.core.errors import CorruptFileError, InputError, NotFoundError, PublishBusyError
 from landshift.lake.base import Lake
 
 if TYPE_CHECKING:
@@ -94,6 +94,20 @@ class PublishIntent:
     def from_json(cls, data: bytes) -> PublishIntent:
         return cls(**json.loads(data))
 
+    @classmethod
+    def read(cls, lake: Lake, uri: str) -> PublishIntent:
+        """The intent in the journal file ``uri``; CorruptFileError naming the file when it is
+        truncated or malformed (NotFoundError when it is missing)."""
+        data = lake.read_bytes(uri)
+        try:
+            return cls.from_json(data)
+        except (ValueError, TypeError) as exc:
+            raise CorruptFileError(
+                uri,
+                f"publish journal of this destination is unreadable ({len(data)} bytes; {exc}); only publishes of "
+                "that destination stop: check it and its staged folder, then delete this journal folder",
+            ) from exc
+
 
 def _pause_at(step: str) -> None:
     """Test hook: ``LANDSHIFT_PUBLISH_PAUSE_AT=<step>[:<seconds>]`` prints ``PAUSED <step>`` and sleeps.
@@ -169,12 +183,10 @@ def repair_publish(lake: Lake, dest_uri: str, stale_after_s: float | None = None
     if not lake.exists(journal):
         return "clean"
     try:
-        intent = PublishIntent.from_json(lake.read_bytes(f"{journal}/{INTENT_FILE}"))
+        intent = PublishIntent.read(lake, f"{journal}/{INTENT_FILE}")
     except NotFoundError:
         lake.delete(journal)  # cannot hold an intent: journals appear whole, by one rename
         return "clean"
-    except (ValueError, TypeError) as exc:
-        raise IntegrityError(f"publish journal {journal} is unreadable ({exc}); inspect it, then delete it") from exc
     if _holder_alive(intent, stale):
         return "busy"
     outcome = _settle(lake, intent)
@@ -271,12 +283,46 @@ def previous_products(lake: Lake, dest_uri: str) -> list[str]:
     return [f"{folder}/{name}" for name in _children(lake, folder)]
 
 
+def _under(uri: str, folder_uri: str) -> bool:
+    return uri.rstrip("/").startswith(folder_uri.rstrip("/") + "/")
+
+
+def journals(lake: Lake) -> tuple[list[tuple[str, PublishIntent]], dict[str, str]]:
+    """Every publish journal of the lake: (intent file, intent) pairs, and the unreadable ones
+    (intent file -> error), so that one bad file stops only its own destination."""
+    readable: list[tuple[str, PublishIntent]] = []
+    unreadable: dict[str, str] = {}
+    for intent_uri in lake.list_files(lake.uri("journal"), INTENT_FILE):
+        try:
+            readable.append((intent_uri, PublishIntent.read(lake, intent_uri)))
+        except NotFoundError:
+            continue  # settled meanwhile
+        except CorruptFileError as exc:
+            log.error("Publish journal skipped: %s", exc)
+            unreadable[intent_uri] = str(exc)
+    return readable, unreadable
+
+
+def repair_under(lake: Lake, folder_uri: str, stale_after_s: float | None = None) -> dict[str, str]:
+    """Repair every interrupted publish whose destination lies under ``folder_uri`` (a region's
+    folder: every vintage), whatever the destination a new publish is for. Returns dest -> outcome;
+    unreadable journals are logged and left to their own destination's publish."""
+    readable, _ = journals(lake)
+    return {
+        intent.dest: repair_publish(lake, intent.dest, stale_after_s)
+        for _, intent in readable
+        if _under(intent.dest, folder_uri)
+    }
+
+
 def publish_dir(lake: Lake, local_dir: str, dest_uri: str, keep_previous: int | None = None) -> None:
     """Put a finished local directory at ``dest_uri`` so readers never see a partial product.
 
-    An interrupted earlier publish of the same destination is repaired first; the files go to a
-    unique staging directory, then :func:`replace_dir` swaps them in under a journal.
+    Every interrupted earlier publish under the destination's parent (the region: every vintage)
+    is repaired first, then the destination's own; the files go to a unique staging directory,
+    then :func:`replace_dir` swaps them in under a journal.
     """
+    repair_under(lake, dest_uri.rstrip("/").rsplit("/", 1)[0])
     repair_publish(lake, dest_uri)
     staging_uri = new_staging_uri(lake)
     lake.upload_dir(local_dir, staging_uri)
@@ -293,19 +339,21 @@ def sweep_lake(lake: Lake, stale_after_s: float | None = None, keep_previous: in
     """Startup sweep: repair every interrupted publish, drop stale staging, prune kept products.
 
     Staging entries are removed when their stamped name is older than ``stale_after_s`` (default
-    ``LANDSHIFT_PUBLISH_STALE_S``, 1 h) and no journal refers to them; unstamped ones are left.
+    ``LANDSHIFT_PUBLISH_STALE_S``, 1 h) and no journal refers to them; unstamped ones are left,
+    and so is every staging entry while an unreadable journal (reported under ``unreadable``,
+    file -> error) might still refer to it.
     """
     stale = _env_number(ENV_PUBLISH_STALE_S, 3600.0) if stale_after_s is None else stale_after_s
     keep = keep_previous_default() if keep_previous is None else keep_previous
-    report: dict[str, Any] = {"repaired": {}, "staging_removed": [], "trash_removed": []}
+    readable, unreadable = journals(lake)
+    report: dict[str, Any] = {"repaired": {}, "staging_removed": [], "trash_removed": [], "unreadable": unreadable}
     referenced: set[str] = set()
-    for intent_uri in lake.list_files(lake.uri("journal"), INTENT_FILE):
-        intent = PublishIntent.from_json(lake.read_bytes(intent_uri))
+    for _, intent in readable:
         outcome = repair_publish(lake, intent.dest, stale)
         report["repaired"][intent.dest] = outcome
         if outcome == "busy":
             referenced.add(intent.staging.rstrip("/"))
-    for name in _children(lake, lake.uri("staging")):
+    for name in [] if unreadable else _children(lake, lake.uri("staging")):
         age = _stamp_age_s(name)
         uri = lake.uri("staging", name)
         if age is not None and age > stale and uri not in referenced:

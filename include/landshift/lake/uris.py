@@ -83,18 +83,21 @@ def _inside(candidate: str, root: str) -> bool:
         inner, outer = AbfssUri.parse(candidate.rstrip("/")), AbfssUri.parse(root.rstrip("/"))
         same_fs = (inner.filesystem, inner.account, inner.suffix) == (outer.filesystem, outer.account, outer.suffix)
         return same_fs and (not outer.path or inner.path == outer.path or inner.path.startswith(outer.path + "/"))
-    normal = os.path.normpath(candidate)
-    for form in {os.path.normpath(root), str(Path(root).expanduser().resolve())}:
-        if normal == form or normal.startswith(form.rstrip("/") + "/"):
-            return True
-    return False
+    forms = {os.path.normpath(root), str(Path(root).expanduser().resolve())}
+    # Both the path as written and the path its links lead to must lie inside: a symbolic link
+    # in the lake does not take a run outside it.
+    for path in (os.path.normpath(candidate), os.path.realpath(candidate)):
+        if not any(path == form or path.startswith(form.rstrip("/") + "/") for form in forms):
+            return False
+    return True
 
 
 def confine_uri(lake_root: str, uri: str, allowed_roots: list[str] | None = None, what: str = "path") -> str:
     """The lake URI of ``uri`` (relative paths under ``lake_root``), refused if it leaves the lake.
 
     Refused with a LakeBoundaryError naming the URI and the reason: another scheme, a GDAL
-    virtual path, ``..`` segments, an absolute local path outside the lake, an ``abfss://`` URI of
+    virtual path, ``..`` segments, an absolute local path outside the lake (as written or once
+    its symbolic links are resolved), an ``abfss://`` URI of
     another filesystem, account or prefix. ``allowed_roots`` defaults to
     :func:`allowed_lake_roots` (the lake plus ``LANDSHIFT_ALLOWED_LAKE_ROOTS``).
     """
@@ -113,6 +116,13 @@ def confine_uri(lake_root: str, uri: str, allowed_roots: list[str] | None = None
     else:
         candidate = "/".join([lake_root.rstrip("/"), text.lstrip("/")])
     if not any(_inside(candidate, root) for root in roots):
+        real = os.path.realpath(candidate) if candidate.startswith("/") else candidate
+        if real != os.path.normpath(candidate):
+            raise LakeBoundaryError(
+                text,
+                f"{what}: a symbolic link leads to {real}, outside the lake {lake_root} (allowed roots: {roots}); "
+                "copy the data into the lake instead of linking it",
+            )
         raise LakeBoundaryError(text, f"{what}: outside the lake {lake_root} (allowed roots: {roots})")
     return candidate
 

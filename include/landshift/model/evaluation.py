@@ -173,3 +173,57 @@ def best_operating_point(curve: list[dict], min_recall: float) -> dict | None:
     higher recall), or None."""
     eligible = [row for row in curve if row["recall"] >= min_recall]
     return max(eligible, key=lambda row: (row["precision"], row["recall"])) if eligible else None
+
+
+CONFIDENT_LEVELS = ("medium", "high")
+
+
+def vintage_scores(
+    truth: np.ndarray,
+    predicted: np.ndarray,
+    confidence: np.ndarray,
+    water_truth: np.ndarray,
+    water_predicted: np.ndarray,
+    legend: Legend,
+) -> dict:
+    """A test vintage's metrics: :func:`evaluate`, water and herbaceous F1, accuracy per label
+    confidence and on medium/high-confidence labels, and the tile water-share MAE."""
+    report = evaluate(truth, predicted, legend)
+    confidence = np.asarray(confidence).astype(str)
+    correct = np.asarray(truth) == np.asarray(predicted)
+    by_confidence = {
+        level: {"tiles": int((confidence == level).sum()), "accuracy": _share(correct[confidence == level])}
+        for level in ("low", "medium", "high")
+    }
+    confident = np.isin(confidence, CONFIDENT_LEVELS)
+    error = np.abs(np.asarray(water_predicted, dtype=np.float64) - np.asarray(water_truth, dtype=np.float64))
+    return {
+        **report,
+        "water_f1": report["per_class"].get("11", {}).get("f1", 0.0),
+        "herbaceous_f1": report["per_class"].get("71", {}).get("f1", 0.0),
+        "confident_accuracy": _share(correct[confident]),
+        "confident_tiles": int(confident.sum()),
+        "accuracy_by_confidence": by_confidence,
+        "water_share_mae": round(float(error.mean()), 4) if len(error) else 0.0,
+    }
+
+
+def _share(flags: np.ndarray) -> float:
+    """Mean of boolean flags, 0 when empty, rounded."""
+    return round(float(flags.mean()), 4) if len(flags) else 0.0
+
+
+FOLD_FIGURES = ("accuracy", "kappa", "water_f1", "herbaceous_f1", "confident_accuracy", "water_share_mae")
+
+
+def mean_of_folds(folds: list[dict]) -> dict:
+    """Mean and worst fold of each headline figure, and per-class F1 means."""
+    mean = {key: round(float(np.mean([f[key] for f in folds])), 4) for key in FOLD_FIGURES}
+    codes = sorted({code for f in folds for code in f["per_class"]}, key=int)
+    mean["per_class_f1"] = {
+        code: round(float(np.mean([f["per_class"].get(code, {}).get("f1", 0.0) for f in folds])), 4) for code in codes
+    }
+    mean["worst_accuracy"] = round(float(min(f["accuracy"] for f in folds)), 4)
+    mean["worst_water_share_mae"] = round(float(max(f["water_share_mae"] for f in folds)), 4)
+    mean["folds"] = len(folds)
+    return mean

@@ -16,7 +16,14 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from landshift.core.errors import InputError, IntegrityError, ModelIntegrityError, NotFoundError
+from landshift.core.errors import (
+    CorruptFileError,
+    InputError,
+    IntegrityError,
+    LakeBoundaryError,
+    ModelIntegrityError,
+    NotFoundError,
+)
 from landshift.core.legend import Legend
 from landshift.lake.base import Lake, read_json, write_json
 from landshift.model.spec import Head, ModelSpec
@@ -63,10 +70,41 @@ def list_versions(lake: Lake, name: str) -> list[str]:
     return sorted((v for v in ids if v.isdigit()), key=int)
 
 
+def alias_uri(lake: Lake, name: str, alias: str) -> str:
+    """The file of one alias."""
+    return f"{model_root(lake, name)}/aliases/{alias}.json"
+
+
+def read_alias(lake: Lake, name: str, alias: str) -> str:
+    """The version an alias file points at, checked: a registered version id, never a path.
+
+    A malformed file is a CorruptFileError and a target that is not a version id (``../../..``)
+    a LakeBoundaryError, each naming the alias file; other aliases are not read.
+    """
+    uri = alias_uri(lake, name, alias)
+    raw = read_json(lake, uri)
+    version = raw.get("version") if isinstance(raw, dict) else None
+    if not isinstance(version, str | int) or isinstance(version, bool):
+        raise CorruptFileError(uri, f'alias must be {{"version": "<id>"}}, holds {raw!r}; point it again (set_alias)')
+    version = str(version)
+    if not version.isdigit():
+        raise LakeBoundaryError(
+            version, f"model alias {uri}: the target must be a version id of {name} (digits), not a path; set it again"
+        )
+    return version
+
+
 def list_aliases(lake: Lake, name: str) -> dict[str, str]:
-    """Alias -> version."""
+    """Alias -> version, for every readable alias (a malformed one is logged and left out: it
+    fails only runs that use it, through :func:`read_alias`)."""
     root = f"{model_root(lake, name)}/aliases"
-    return {Path(uri).stem: read_json(lake, uri)["version"] for uri in lake.list_files(root, ".json")}
+    aliases = {}
+    for uri in lake.list_files(root, ".json"):
+        try:
+            aliases[Path(uri).stem] = read_alias(lake, name, Path(uri).stem)
+        except (CorruptFileError, LakeBoundaryError) as exc:
+            log.error("Model alias left out: %s", exc)
+    return aliases
 
 
 def fingerprint_of(spec: ModelSpec, head: Head, legend: Legend) -> str:
@@ -155,56 +193,93 @@ def set_alias(lake: Lake, name: str, alias: str, version: str) -> None:
         raise InputError(f"alias {alias!r} must be lowercase letters, digits, '.', '_' or '-'")
     if version not in list_versions(lake, name):
         raise NotFoundError(f"model {name} has no version {version!r}; versions: {list_versions(lake, name)}")
-    write_json(lake, f"{model_root(lake, name)}/aliases/{alias}.json", {"version": version})
+    write_json(lake, alias_uri(lake, name, alias), {"version": version})
 
 
-def resolve_version(lake: Lake, name: str, ref: str) -> ModelVersion:
-    """Load a version by id or alias; NotFoundError naming what exists."""
+def version_of(lake: Lake, name: str, ref: str) -> str:
+    """The version id ``ref`` (a version id or an alias) names; NotFoundError naming what exists.
+
+    Only the alias ``ref`` names is read, so another alias's bad file does not stop this one.
+    """
     ref = str(ref)
     versions = list_versions(lake, name)
-    version = ref
-    if ref not in versions:
-        aliases = list_aliases(lake, name)
-        if ref not in aliases:
-            raise NotFoundError(
-                f"model {name!r} has no version or alias {ref!r}; versions: {versions}, aliases: {sorted(aliases)}"
-            )
-        version = aliases[ref]
+    if ref in versions:
+        return ref
+    if NAME_PATTERN.match(ref) and lake.exists(alias_uri(lake, name, ref)):
+        version = read_alias(lake, name, ref)
+        if version not in versions:
+            raise NotFoundError(f"model alias {alias_uri(lake, name, ref)} points at version {version}, not registered")
+        return version
+    raise NotFoundError(
+        f"model {name!r} has no version or alias {ref!r}; versions: {versions}, "
+        f"aliases: {sorted(list_aliases(lake, name))}"
+    )
+
+
+def _version_files(lake: Lake, uri: str) -> dict[str, bytes]:
+    """The bytes of a version's files (and its manifest, when there is one), read once: what is
+    checked is what is loaded."""
+    files = {file_name: lake.read_bytes(f"{uri}/{file_name}") for file_name in VERSION_FILES[:4]}
+    files["training.json"] = lake.read_bytes(f"{uri}/training.json")
+    for optional in ("model_card.md", MANIFEST):
+        if lake.exists(f"{uri}/{optional}"):
+            files[optional] = lake.read_bytes(f"{uri}/{optional}")
+    return files
+
+
+def _parse_json(uri: str, data: bytes):
+    try:
+        return json.loads(data)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CorruptFileError(uri, f"not valid JSON ({exc})") from exc
+
+
+def _loaded(lake: Lake, name: str, version: str, files: dict[str, bytes]) -> ModelVersion:
     uri = f"{model_root(lake, name)}/{version}"
-    training = read_json(lake, f"{uri}/training.json")
+    training = _parse_json(f"{uri}/training.json", files["training.json"])
     return ModelVersion(
         name=name,
         version=version,
         uri=uri,
-        spec=ModelSpec.from_dict(read_json(lake, f"{uri}/spec.json")),
-        head=Head.from_bytes(lake.read_bytes(f"{uri}/head.npz")),
-        legend=Legend.from_dict(read_json(lake, f"{uri}/legend.json")),
-        metrics=read_json(lake, f"{uri}/metrics.json"),
+        spec=ModelSpec.from_dict(_parse_json(f"{uri}/spec.json", files["spec.json"])),
+        head=Head.from_bytes(files["head.npz"]),
+        legend=Legend.from_dict(_parse_json(f"{uri}/legend.json", files["legend.json"])),
+        metrics=_parse_json(f"{uri}/metrics.json", files["metrics.json"]),
         fingerprint=training.get("fingerprint", ""),
     )
+
+
+def resolve_version(lake: Lake, name: str, ref: str) -> ModelVersion:
+    """Load a version by id or alias; NotFoundError naming what exists."""
+    version = version_of(lake, name, ref)
+    return _loaded(lake, name, version, _version_files(lake, f"{model_root(lake, name)}/{version}"))
 
 
 def verify_version(lake: Lake, name: str, ref: str) -> ModelVersion:
     """Load a version and check it before any Spark job uses it: every file against the digest in
     its manifest, the backbone weights against the spec's sha256, and the head's input width
     against the backbone's. Raises ModelIntegrityError naming the model reference and the reason."""
-    version = resolve_version(lake, name, ref)
-    label = f"model {name}:{ref} (version {version.version})"
+    number = version_of(lake, name, ref)
+    uri = f"{model_root(lake, name)}/{number}"
+    label = f"model {name}:{ref} (version {number})"
 
     def fail(reason: str) -> ModelIntegrityError:
         return ModelIntegrityError(f"{label}: {reason}")
 
-    manifest_uri = f"{version.uri}/{MANIFEST}"
-    if not lake.exists(manifest_uri):
+    files = _version_files(lake, uri)
+    if MANIFEST not in files:
         raise fail(f"no {MANIFEST}: its files carry no digests")
-    digests = read_json(lake, manifest_uri)
+    digests = _parse_json(f"{uri}/{MANIFEST}", files[MANIFEST])
     for file_name in VERSION_FILES:
         expected = digests.get(file_name)
         if not expected:
             raise fail(f"{MANIFEST} has no digest for {file_name}")
-        actual = hashlib.sha256(lake.read_bytes(f"{version.uri}/{file_name}")).hexdigest()
+        if file_name not in files:
+            raise fail(f"{file_name} is missing")
+        actual = hashlib.sha256(files[file_name]).hexdigest()
         if actual != expected:
             raise fail(f"{file_name} has sha256 {actual}, the manifest records {expected}")
+    version = _loaded(lake, name, number, files)
     spec = version.spec
     if not spec.weights_sha256:
         raise fail("the spec records no sha256 for the backbone weights")
@@ -219,4 +294,28 @@ def verify_version(lake: Lake, name: str, ref: str) -> ModelVersion:
             f"the head takes {version.head.offset.shape[0]} features, the {spec.backbone} backbone with "
             f"{spec.spectral_count} spectral features gives {expected_width}"
         )
+    return version
+
+
+def version_digests(lake: Lake, version: ModelVersion) -> dict[str, str]:
+    """What a product records of the model it was made from: the sha256 of each version file (its
+    manifest) and of the backbone weights (the spec's)."""
+    digests = read_json(lake, f"{version.uri}/{MANIFEST}")
+    files = {name: digests[name] for name in VERSION_FILES if name in digests}
+    return {**files, "backbone": version.spec.weights_sha256}
+
+
+def load_verified(lake: Lake, name: str, ref: str, expected: dict[str, str] | None = None) -> ModelVersion:
+    """The version a consumer (the scoring job) uses, verified again at load time: every file
+    against its manifest, the backbone weights against the spec, and, when given, the digests
+    recorded when the run was validated (a manifest replaced since is refused too)."""
+    version = verify_version(lake, name, ref)
+    if expected:
+        now = version_digests(lake, version)
+        changed = sorted(key for key, value in expected.items() if now.get(key) != value)
+        if changed:
+            raise ModelIntegrityError(
+                f"model {name}:{ref} (version {version.version}): {', '.join(changed)} changed since the run was "
+                "validated; a registered version is immutable: restore it, or register a new version and rerun"
+            )
     return version

@@ -45,6 +45,9 @@ class ModelSpec:
     normalization: str = "scene-percentile"
     spectral_features: bool = True
     resampling: str = "bilinear"
+    # Floor of each scene's NDWI water threshold (landshift.imagery.water); specs written before
+    # the field existed read as -1 (no floor), so their features are unchanged.
+    water_floor: float = 0.15
 
     def __post_init__(self) -> None:
         if self.backbone not in BACKBONES:
@@ -74,7 +77,13 @@ class ModelSpec:
         unknown = set(raw) - known
         if unknown:
             raise InputError(f"unknown model spec fields {sorted(unknown)}")
-        return cls(**{**raw, "input_size": int(raw.get("input_size", cls.input_size))})
+        return cls(
+            **{
+                **raw,
+                "input_size": int(raw.get("input_size", cls.input_size)),
+                "water_floor": raw.get("water_floor", -1.0),
+            }
+        )
 
 
 def sha256_of(path: str) -> str:
@@ -166,16 +175,17 @@ def check_scene_stats(scene_stats: np.ndarray, count: int) -> np.ndarray:
     return stats
 
 
-def spectral_ops(tiles, scene_stats):
-    """Water evidence per tile from raw NDWI against each scene's own Otsu threshold, as
-    TensorFlow ops on uint8 RGBN tiles [N, S, S, 4] (traced into the featurizer's graph)."""
+def spectral_ops(tiles, scene_stats, water_floor: float = -1.0):
+    """Water evidence per tile from raw NDWI against each scene's own Otsu threshold (raised to
+    ``water_floor``), as TensorFlow ops on uint8 RGBN tiles [N, S, S, 4] (traced into the
+    featurizer's graph); the first is :func:`landshift.imagery.water.tile_water_share`."""
     import tensorflow as tf
 
     green, nir = tf.cast(tiles[..., 1], tf.float32), tf.cast(tiles[..., 3], tf.float32)
     ndwi = (green - nir) / tf.maximum(green + nir, 1.0)
     valid = tf.cast(tf.reduce_any(tiles != 0, axis=-1), tf.float32)
     count = tf.maximum(tf.reduce_sum(valid, axis=(1, 2)), 1.0)
-    threshold = scene_stats[:, 8][:, None, None]
+    threshold = tf.maximum(scene_stats[:, 8], water_floor)[:, None, None]
 
     def share(above: float):
         return tf.reduce_sum(tf.cast(ndwi > threshold + above, tf.float32) * valid, axis=(1, 2)) / count
@@ -184,9 +194,10 @@ def spectral_ops(tiles, scene_stats):
     return tf.stack([share(0.0), share(0.1), share(-0.1), relative], axis=1)
 
 
-def spectral_features(tiles: np.ndarray, scene_stats: np.ndarray) -> np.ndarray:
+def spectral_features(tiles: np.ndarray, scene_stats: np.ndarray, water_floor: float = -1.0) -> np.ndarray:
     """:func:`spectral_ops` run eagerly on numpy tiles and stats: float32 [N, 4]."""
-    return np.asarray(spectral_ops(tiles, np.asarray(scene_stats, dtype=np.float32)), dtype=np.float32)
+    stats = np.asarray(scene_stats, dtype=np.float32)
+    return np.asarray(spectral_ops(tiles, stats, water_floor), dtype=np.float32)
 
 
 class Featurizer:
@@ -226,7 +237,7 @@ class Featurizer:
         embeddings = tf.cast(self.backbone(backbone_input(self.spec, tiles, stats), training=False), tf.float32)
         if not self.spec.spectral_features:
             return embeddings
-        return tf.concat([embeddings, spectral_ops(tiles, stats)], axis=1)
+        return tf.concat([embeddings, spectral_ops(tiles, stats, self.spec.water_floor)], axis=1)
 
 
 def augment(tiles: np.ndarray) -> list[np.ndarray]:
@@ -241,7 +252,13 @@ def augment(tiles: np.ndarray) -> list[np.ndarray]:
 @dataclass(frozen=True)
 class Head:
     """A softmax head: project features (PCA of the embedding, spectral features passed through),
-    standardise, then a linear layer. Pure numpy to apply."""
+    standardise, then a linear layer. Pure numpy to apply.
+
+    ``water_rule`` (feature column, threshold, scale), when set, decides water from the tile's
+    measured water share (that feature column) instead of the linear layer: a tile is labelled by
+    its largest class, so P(water) = sigmoid((share - threshold) / scale) and the other classes
+    share the rest in the linear layer's proportions.
+    """
 
     offset: np.ndarray
     projection: np.ndarray
@@ -250,6 +267,7 @@ class Head:
     weights: np.ndarray
     bias: np.ndarray
     class_codes: tuple[int, ...]
+    water_rule: tuple[float, ...] = ()
 
     def inputs(self, features: np.ndarray) -> np.ndarray:
         """The standardised projected features the linear layer sees."""
@@ -260,7 +278,10 @@ class Head:
         scores = self.inputs(features) @ self.weights + self.bias
         scores -= scores.max(axis=1, keepdims=True)
         exp = np.exp(scores)
-        return exp / exp.sum(axis=1, keepdims=True)
+        probabilities = exp / exp.sum(axis=1, keepdims=True)
+        if self.water_rule and WATER_CODE in self.class_codes:
+            probabilities = apply_water_rule(probabilities, self.class_codes, features, self.water_rule)
+        return probabilities
 
     def predict(self, features: np.ndarray) -> np.ndarray:
         """The most probable class code per row."""
@@ -270,6 +291,8 @@ class Head:
         """An .npz serialisation (deterministic for identical heads)."""
         buffer = io.BytesIO()
         arrays = {name: getattr(self, name).astype(np.float32) for name in HEAD_ARRAYS}
+        if self.water_rule:
+            arrays["water_rule"] = np.asarray(self.water_rule, dtype=np.float64)
         np.savez(buffer, **arrays, class_codes=np.asarray(self.class_codes, dtype=np.int32))
         return buffer.getvalue()
 
@@ -277,10 +300,33 @@ class Head:
     def from_bytes(cls, data: bytes) -> Head:
         """Load a head written by :meth:`to_bytes`."""
         with np.load(io.BytesIO(data)) as arrays:
+            rule = tuple(float(v) for v in arrays["water_rule"]) if "water_rule" in arrays.files else ()
             return cls(
                 **{name: arrays[name] for name in HEAD_ARRAYS},
                 class_codes=tuple(int(c) for c in arrays["class_codes"]),
+                water_rule=rule,
             )
 
 
 HEAD_ARRAYS = ("offset", "projection", "mean", "scale", "weights", "bias")
+WATER_CODE = 11
+
+
+def apply_water_rule(
+    probabilities: np.ndarray, class_codes: tuple[int, ...], features: np.ndarray, rule: tuple[float, ...]
+) -> np.ndarray:
+    """Probabilities with P(water) from the measured water share in feature column ``rule[0]``
+    (a logistic step at ``rule[1]`` of width ``rule[2]``), the other classes rescaled to the rest."""
+    if len(rule) != 3 or rule[2] <= 0:
+        raise InputError(f"water_rule must be (feature column, threshold, scale > 0), got {rule}")
+    water = class_codes.index(WATER_CODE)
+    share = features[:, int(rule[0])].astype(np.float64)
+    p_water = 1.0 / (1.0 + np.exp(-np.clip((share - rule[1]) / rule[2], -50.0, 50.0)))
+    land = probabilities.astype(np.float64).copy()
+    land[:, water] = 0.0
+    total = land.sum(axis=1, keepdims=True)
+    uniform = np.where(np.arange(len(class_codes)) == water, 0.0, 1.0 / max(1, len(class_codes) - 1))
+    land = np.where(total > 1e-12, land / np.maximum(total, 1e-12), uniform[None, :])
+    out = land * (1.0 - p_water)[:, None]
+    out[:, water] = p_water
+    return out.astype(probabilities.dtype)

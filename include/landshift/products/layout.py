@@ -19,6 +19,7 @@ from landshift.core.grid import TileGrid, extent_of
 log = logging.getLogger(__name__)
 
 CONFIDENCE_NODATA = 255
+WATER_SHARE_NODATA = 255
 PRODUCT_FILES = (
     "landuse.tif",
     "landuse.tif.aux.xml",
@@ -28,6 +29,9 @@ PRODUCT_FILES = (
     "change.qml",
     "confidence.tif",
     "confidence.qml",
+    "water_share.tif",
+    "water_share.tif.aux.xml",
+    "water_share.qml",
     "landuse.png",
     "change.png",
     "summary.json",

@@ -23,9 +23,16 @@ from landshift.core.grid import TileGrid
 from landshift.core.legend import NODATA_CODE, Legend, rgba_to_hex, transition_rgba
 from landshift.lake.base import Lake
 from landshift.lake.publishing import publish_dir
-from landshift.products.layout import CHANGE_CODING, CONFIDENCE_NODATA, PRODUCT_FILES, STATUS_COLORS, RasterLayout
+from landshift.products.layout import (
+    CHANGE_CODING,
+    CONFIDENCE_NODATA,
+    PRODUCT_FILES,
+    STATUS_COLORS,
+    WATER_SHARE_NODATA,
+    RasterLayout,
+)
 from landshift.products.report_html import ChipSources, write_report
-from landshift.products.stac import StacContext, stac_item, update_catalog
+from landshift.products.stac import StacContext, _raster_asset, stac_item, update_catalog
 from landshift.products.symbology import ClassEntry, ramp_qml, write_sidecars
 
 log = logging.getLogger(__name__)
@@ -162,6 +169,80 @@ def write_confidence(path: str, predictions: pd.DataFrame, layout: RasterLayout,
     return confidence
 
 
+WATER_SHARE_CODING = "share of the tile that is open water in percent (0-100), 255 = no tile"
+
+
+def water_share_percent(predictions: pd.DataFrame) -> np.ndarray:
+    """Each tile's open-water share as uint8 percent; tiles scored without one get the nodata value."""
+    from landshift.imagery.water import share_percent
+
+    if "water_share" not in predictions.columns:
+        return np.full(len(predictions), WATER_SHARE_NODATA, dtype=np.uint8)
+    shares = predictions["water_share"].to_numpy(dtype=float)
+    return np.where(np.isfinite(shares), share_percent(np.nan_to_num(shares)), WATER_SHARE_NODATA).astype(np.uint8)
+
+
+def water_share_pam(nodata: int) -> str:
+    """The GDAL PAM sidecar of ``water_share.tif``: band description, unit, nodata, value range."""
+    return (
+        "<PAMDataset>\n"
+        '  <PAMRasterBand band="1">\n'
+        "    <Description>open water share of the tile</Description>\n"
+        "    <UnitType>%</UnitType>\n"
+        f"    <NoDataValue>{nodata}</NoDataValue>\n"
+        "    <Metadata>\n"
+        '      <MDI key="STATISTICS_MINIMUM">0</MDI>\n'
+        '      <MDI key="STATISTICS_MAXIMUM">100</MDI>\n'
+        "    </Metadata>\n"
+        "  </PAMRasterBand>\n"
+        "</PAMDataset>\n"
+    )
+
+
+def write_water_share(path: str, predictions: pd.DataFrame, layout: RasterLayout, tags: dict) -> np.ndarray:
+    """The open-water share per tile as uint8 percent (255 = no tile), with its PAM and QGIS sidecars."""
+    percent = water_share_percent(predictions)
+    water = layout.rasterize(predictions.assign(_percent=percent), "_percent", "uint8", fill=WATER_SHARE_NODATA)
+    write_cog(
+        path, water, layout, None, {**tags, "LANDSHIFT_WATER_SHARE": WATER_SHARE_CODING}, nodata=WATER_SHARE_NODATA
+    )
+    Path(f"{path}.aux.xml").write_text(water_share_pam(WATER_SHARE_NODATA))
+    Path(path).with_suffix(".qml").write_text(
+        ramp_qml([(0, "#f7fbff", "0 %"), (50, "#6baed6", "50 %"), (100, "#08306b", "100 %")], 0, 100)
+    )
+    return water
+
+
+def water_share_assets(layout: RasterLayout) -> dict:
+    """The STAC assets of ``water_share.tif`` and its sidecars."""
+    return {
+        "water_share": {
+            **_raster_asset(
+                "./water_share.tif",
+                "Open water share",
+                "Share of the tile that is open water in percent (0-100); 255 = no tile",
+                layout,
+                "uint8",
+                WATER_SHARE_NODATA,
+                None,
+            ),
+            "unit": "%",
+        },
+        "water_share_pam": {
+            "href": "./water_share.tif.aux.xml",
+            "type": "application/xml",
+            "roles": ["metadata"],
+            "title": "GDAL PAM sidecar of water_share.tif: description, unit, nodata",
+        },
+        "water_share_style": {
+            "href": "./water_share.qml",
+            "type": "application/xml",
+            "roles": ["style", "metadata"],
+            "title": "QGIS layer style of water_share.tif",
+        },
+    }
+
+
 def build_product(
     out_dir: str,
     predictions: pd.DataFrame,
@@ -196,6 +277,7 @@ def build_product(
     )
     write_sidecars(change_path, entries, CHANGE_NODATA)
     confidence = write_confidence(str(Path(out_dir, "confidence.tif")), predictions, layout, tags)
+    water = write_water_share(str(Path(out_dir, "water_share.tif")), predictions, layout, tags)
 
     present = sorted(int(c) for c in np.unique(landuse) if c)
     title = f"{summary['region']} {summary['vintage']}"
@@ -237,10 +319,18 @@ def build_product(
             if (confidence != CONFIDENCE_NODATA).any()
             else None,
         },
+        "water_share_raster": {
+            "coding": WATER_SHARE_CODING,
+            "tiles": int((water != WATER_SHARE_NODATA).sum()),
+            "mean_percent": round(float(water[water != WATER_SHARE_NODATA].mean()), 3)
+            if (water != WATER_SHARE_NODATA).any()
+            else None,
+        },
     }
     Path(out_dir, "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
     write_report(str(Path(out_dir, "report.html")), out_dir, summary, legend, changes, entries, grid, chips)
     item = stac_item(summary, layout, land_entries, entries, stac or StacContext())
+    item["assets"] = {**item["assets"], **water_share_assets(layout)}
     Path(out_dir, "item.json").write_text(json.dumps(item, indent=2, sort_keys=True) + "\n")
     return summary
 

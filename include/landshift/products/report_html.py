@@ -51,9 +51,10 @@ class _Box:
 class _Scene:
     """A scene open on the grid with its per-band stretch (2nd-98th percentile of the scene)."""
 
-    def __init__(self, src, stretch: list[tuple[float, float]]):
+    def __init__(self, src, stretch: list[tuple[float, float]], stats: list[float] | None = None):
         self.src = src
         self.stretch = stretch
+        self.stats = stats
 
     def covers(self, box: _Box) -> bool:
         """Whether the centre of ``box`` lies in the scene."""
@@ -113,6 +114,30 @@ def read_chips(scenes: list[_Scene], grid: TileGrid, col: int, row: int) -> dict
     return None
 
 
+def read_water_share(scenes: list[_Scene], grid: TileGrid, col: int, row: int) -> float | None:
+    """Open-water share of tile (col, row) on the first scene covering it, at the scene's own
+    resolution: NDWI against the scene's threshold (``landshift.imagery.water``)."""
+    from landshift.imagery.scenes import read_tile
+    from landshift.imagery.water import tile_water_share
+
+    tile = grid.tile(col, row)
+    box = _Box(tile.bounds)
+    for scene in scenes:
+        if scene.stats is None or not scene.covers(box):
+            continue
+        size = max(8, round(grid.tile_size_m / abs(scene.src.res[0])))
+        pixels, valid = read_tile(scene.src, box, size, resampling="nearest")
+        if valid == 0:
+            continue
+        return float(tile_water_share(pixels[None], np.asarray([scene.stats], dtype=np.float32))[0])
+    return None
+
+
+def _percent(share: float | None) -> str:
+    """A water share as a table cell."""
+    return "n/a" if share is None else f"{share * 100:.0f} %"
+
+
 def _open_scenes(stack: ExitStack, paths: list[str], grid: TileGrid) -> list[_Scene]:
     """Open each readable scene on the grid (closed with ``stack``); unreadable ones are skipped."""
     from landshift.imagery.scenes import open_on_grid, scene_stats
@@ -125,7 +150,7 @@ def _open_scenes(stack: ExitStack, paths: list[str], grid: TileGrid) -> list[_Sc
         except Exception as exc:  # a scene that cannot be read leaves its chips out, not the product
             log.warning("report: cannot read %s for chips: %s", path, exc)
             continue
-        scenes.append(_Scene(src, [(stats[2 * b], stats[2 * b + 1]) for b in range(4)]))
+        scenes.append(_Scene(src, [(stats[2 * b], stats[2 * b + 1]) for b in range(4)], list(stats)))
     return scenes
 
 
@@ -160,8 +185,11 @@ def render_report(
     maps: dict[str, str],
     chips: dict[str, dict[str, dict[str, str] | None]],
     captions: tuple[str, str],
+    water: dict[str, dict[str, float | None]] | None = None,
 ) -> str:
-    """The report page as a string (``chips``: tile_id -> 'before'/'after' -> composite -> data URI)."""
+    """The report page as a string (``chips``: tile_id -> 'before'/'after' -> composite -> data URI;
+    ``water``: tile_id -> 'before'/'after' -> open-water share 0..1)."""
+    water = water or {}
     region, vintage = summary["region"], summary["vintage"]
     change = summary["change"]
     pixels = summary["change_raster"]["pixels"]
@@ -205,11 +233,12 @@ def render_report(
         f"<h2>Reported changes, most confident first ({len(reported)})</h2>"
         f'<p class="meta">Before: {esc(captions[0])}. After: {esc(captions[1])}. Chips show the tile '
         f"(yellow outline) with {CONTEXT_TILES:g} tile of context on each side; each band is stretched "
-        "between its scene's 2nd and 98th percentiles.</p>"
+        "between its scene's 2nd and 98th percentiles. Water: the share of the tile that is open water "
+        "(NDWI above the scene's own threshold) on the imagery before and after.</p>"
     )
     parts.append(
         '<table class="chips"><tr><th class="l">tile</th><th class="l">change</th><th>probability</th>'
-        "<th>prior agreement</th><th>before NIR-R-G</th><th>after NIR-R-G</th>"
+        "<th>prior agreement</th><th>water before</th><th>water after</th><th>before NIR-R-G</th><th>after NIR-R-G</th>"
         "<th>before true colour</th><th>after true colour</th></tr>"
     )
     for row in reported.itertuples(index=False):
@@ -220,6 +249,8 @@ def render_report(
             f'<tr id="{esc(row.tile_id)}"><td class="l">{esc(row.tile_id)}</td>'
             f'<td class="l">{_swatch(entry.rgba)}{esc(entry.name)}</td>'
             f"<td>{row.probability:.3f}</td><td>{row.prior_agreement:.3f}</td>"
+            f"<td>{_percent(water.get(row.tile_id, {}).get('before'))}</td>"
+            f"<td>{_percent(water.get(row.tile_id, {}).get('after'))}</td>"
             + "".join(
                 f"<td>{_image(side.get(name), f'{label} {name} {row.tile_id}')}</td>"
                 for name in COMPOSITES
@@ -248,6 +279,7 @@ def write_report(
     }
     reported = changes[changes["status"] == STATUS_CHANGE]
     chips: dict[str, dict[str, dict[str, str] | None]] = {}
+    water: dict[str, dict[str, float | None]] = {}
     captions = ("no imagery given", "no imagery given")
     if sources is not None and len(reported):
         captions = (sources.before_caption, sources.after_caption)
@@ -256,4 +288,5 @@ def write_report(
                 scenes = _open_scenes(stack, paths, grid)
                 for row in reported.itertuples(index=False):
                     chips.setdefault(row.tile_id, {})[side] = read_chips(scenes, grid, int(row.col), int(row.row))
-    Path(path).write_text(render_report(summary, legend, changes, entries, maps, chips, captions))
+                    water.setdefault(row.tile_id, {})[side] = read_water_share(scenes, grid, int(row.col), int(row.row))
+    Path(path).write_text(render_report(summary, legend, changes, entries, maps, chips, captions, water))

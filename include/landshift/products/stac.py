@@ -19,8 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from landshift.core.errors import CorruptFileError
 from landshift.core.legend import rgba_to_hex
 from landshift.lake.base import Lake, read_json, write_json
+from landshift.lake.publishing import repair_under
 from landshift.products.symbology import ClassEntry
 
 if TYPE_CHECKING:
@@ -36,7 +38,7 @@ JSON_TYPE = "application/json"
 GEOJSON_TYPE = "application/geo+json"
 # The products are derived from public-domain NAIP imagery; the project has not chosen a licence
 # for them, so STAC's "other" is the honest value (see the README).
-LICENSE = "other"
+LICENSE = "Apache-2.0"  # the project's LICENSE; the NAIP imagery itself is public domain
 PROVIDERS = [
     {
         "name": "USDA Farm Service Agency, National Agriculture Imagery Program (NAIP)",
@@ -153,6 +155,7 @@ def stac_item(
         "description": f"Land use per {layout.grid.tile_size_m:g} m tile and change against "
         f"{summary['prior']['source']}, model version {summary['model']['version']}",
         "datetime": None,
+        "license": LICENSE,
         "start_datetime": f"{vintage[:4]}-01-01T00:00:00Z",
         "end_datetime": f"{vintage[:4]}-12-31T23:59:59Z",
         "gsd": layout.grid.tile_size_m,
@@ -328,18 +331,27 @@ def lake_catalog(region_ids: list[str], self_href: str | None) -> dict:
 
 
 def _published_items(lake: Lake, region_uri: str) -> dict[str, dict]:
+    """The items of a region's published vintages; an unreadable item leaves out only its vintage."""
     items = {}
     for uri in lake.list_files(region_uri, "item.json"):
         relative = uri[len(region_uri) :].strip("/").split("/")
         if len(relative) == 2 and relative[1] == "item.json":
-            items[relative[0]] = read_json(lake, uri)
+            try:
+                items[relative[0]] = read_json(lake, uri)
+            except CorruptFileError as exc:
+                log.error("STAC: item left out of the collection: %s", exc)
     return items
 
 
 def update_catalog(lake: Lake, product_uri: str) -> dict:
     """Rebuild the collection of the product's region and the lake's root catalog from what is
-    published; each file is replaced with one atomic write. Returns both documents."""
+    published; each file is replaced with one atomic write. Returns both documents.
+
+    Interrupted publishes of any of the region's vintages are repaired first, so a product a
+    killed publish had moved aside is back on disk, and in the collection, before it is rebuilt.
+    """
     region_uri = _parent(product_uri)
+    repair_under(lake, region_uri)
     published_uri = _parent(region_uri)
     region_id = region_uri.rstrip("/").rsplit("/", 1)[1]
     collection_uri = f"{region_uri}/collection.json"

@@ -81,6 +81,41 @@ def validate_vintage(value: Any) -> str:
     return text
 
 
+# -- schedules ---------------------------------------------------------------------------------------
+CRON_PRESETS = frozenset({"@hourly", "@daily", "@weekly", "@monthly", "@yearly", "@annually", "@midnight"})
+
+
+def validate_schedule(value: str) -> str:
+    """A five-field cron expression (minute hour day month weekday, UTC) or a preset that fires.
+
+    Refused with ValueError saying what to write instead: anything croniter cannot parse;
+    six- or seven-field (Quartz/seconds) strings, which Airflow would read differently (one with a
+    seconds field fires every second on its day); and expressions that never fire (31 February).
+    """
+    from croniter import CroniterBadDateError, croniter
+
+    text = value.strip()
+    example = "e.g. '0 6 * * *': minute hour day-of-month month day-of-week, UTC"
+    if text in CRON_PRESETS:
+        return text
+    fields = text.split()
+    if len(fields) != 5:
+        raise ValueError(
+            f"schedule {value!r} has {len(fields)} fields; a cron expression has 5 ({example}); "
+            "Quartz-style strings with a seconds or year field are not cron"
+        )
+    if not croniter.is_valid(text):
+        raise ValueError(f"schedule {value!r} is not a cron expression ({example})")
+    try:
+        croniter(text, dt.datetime(2000, 1, 1, tzinfo=dt.UTC)).get_next(dt.datetime)
+    except CroniterBadDateError as exc:
+        raise ValueError(
+            f"schedule {value!r} never fires (no day {fields[2]} in month {fields[3]}); "
+            "pick a day that month has (days 1..28 exist in every month)"
+        ) from exc
+    return text
+
+
 # -- regions ----------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class LabelSource:
@@ -210,11 +245,7 @@ class _RegionModel(BaseModel):
     @field_validator("schedule")
     @classmethod
     def _schedule(cls, value: str | None) -> str | None:
-        from croniter import croniter
-
-        if value is not None and not croniter.is_valid(value):
-            raise ValueError(f"schedule {value!r} is not a cron expression (e.g. '0 6 * * *')")
-        return value
+        return None if value is None else validate_schedule(value)
 
     @field_validator("id")
     @classmethod
@@ -476,6 +507,10 @@ def manual_region(params: dict[str, Any], lake_root: str, registered: set[str] |
         from landshift.lake.factory import open_lake
 
         crs = first_scene_crs(open_lake(lake_root), imagery_uri)
+    else:
+        from landshift.imagery.scenes import check_grid_crs
+
+        check_grid_crs(crs)  # metres on the ground: no feet, no Web Mercator
     try:
         tile_size_m = float(params.get("tile_size_m") if params.get("tile_size_m") is not None else 224)
     except (TypeError, ValueError) as exc:

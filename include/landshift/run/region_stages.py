@@ -37,16 +37,26 @@ def find_imagery(request: RunRequest) -> list[str]:
 
 def validate_inputs(request: RunRequest) -> dict:
     """Check every input before any output is written; raise with the specific problem."""
-    from landshift.imagery.planning import inspect_scenes, intersect, write_scene_infos
+    from landshift.imagery.planning import (
+        check_single_vintage,
+        check_work_limits,
+        inspect_scenes,
+        intersect,
+        write_scene_infos,
+    )
     from landshift.imagery.scenes import check_raster_file
     from landshift.labels.prior import check_label_codes
-    from landshift.model.registry import verify_version
+    from landshift.model.registry import verify_version, version_digests
     from landshift.regions.registry import check_replacement
 
     lake = request.lake
     scenes = find_imagery(request)
     if not scenes:
         raise NoImageryError(f"no imagery for {request.region.id} {request.vintage} under {request.imagery_uri}")
+    if request.region.is_manual:  # a region's root given as the prefix mixes vintages
+        check_single_vintage(scenes, request.imagery_uri, request.vintage)
+    headers = inspect_scenes(lake, scenes, request.grid, deep=False)  # headers only: geometry, CRS
+    check_work_limits(headers, request.grid, request.aoi_in_grid)  # before any pixel is read
     infos = inspect_scenes(lake, scenes, request.grid)  # deep: blocks checked, radiometry kept for plan
     aoi = request.aoi_in_grid
     if aoi is not None and not any(intersect(aoi, info.footprint) for info in infos):
@@ -63,6 +73,7 @@ def validate_inputs(request: RunRequest) -> dict:
             lake, request.layout.published, request.region, scenes, request.prior_uri, request.replace_existing
         )
     version = verify_version(lake, request.region.model_name, request.model_reference)  # digests, fit
+    check_work_limits(infos, request.grid, request.aoi_in_grid, input_size_px=version.spec.input_size)
     write_scene_infos(lake, scene_infos_uri(request), infos)
     log.info(
         "Inputs of %s %s: %d scene(s), prior %s, model %s version %s",
@@ -78,8 +89,17 @@ def validate_inputs(request: RunRequest) -> dict:
         "model_name": request.region.model_name,
         "model_version": version.version,
         "prior_uri": request.prior_uri,
-        "fingerprint": input_fingerprint(request, version.version),
+        "fingerprint": {
+            **input_fingerprint(request, version.version),
+            "digests": made_from(infos, version_digests(lake, version)),
+        },
     }
+
+
+def made_from(infos: list, model_digests: dict[str, str]) -> dict:
+    """The digests a product records of what it was made from: each model file's sha256 (and the
+    backbone's), each scene's ``size:revision`` as validation inspected it."""
+    return {"model": dict(model_digests), "scenes": {info.uri: info.revision for info in infos}}
 
 
 def input_fingerprint(request: RunRequest, model_version: str) -> dict:

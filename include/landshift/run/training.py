@@ -47,7 +47,15 @@ BACKBONE_FILES = {
     "efficientnet_b0": "efficientnet_b0_no_top.weights.h5",
 }
 # Model-spec fields a training request may override (the rest are the measured defaults).
-SPEC_OVERRIDE_KEYS = ("backbone", "input_size", "composite", "normalization", "spectral_features", "resampling")
+SPEC_OVERRIDE_KEYS = (
+    "backbone",
+    "input_size",
+    "composite",
+    "normalization",
+    "spectral_features",
+    "resampling",
+    "water_floor",
+)
 
 
 @dataclass(frozen=True)
@@ -60,7 +68,7 @@ class TrainingRequest:
 
     lake_root: str
     region: Region
-    label_years: tuple[int, ...] = (2009, 2014)
+    label_years: tuple[int, ...] = (2009, 2012, 2014)
     model_name: str = DEFAULT_MODEL_NAME
     spec_overrides: dict = field(default_factory=dict)
     seed: int = 42
@@ -196,7 +204,9 @@ def prepare(request: TrainingRequest, _previous: dict | None = None) -> dict:
         labels = aggregate_labels(
             lake.gdal_path(resolve_path(request.lake_root, source.path)), request.grid, DEFAULT_LEGEND, plan.bounds
         )
-        tiles = plan.tiles.merge(labels[["tile_id", "prior_class", "prior_agreement"]], on="tile_id")
+        tiles = plan.tiles.merge(
+            labels[["tile_id", "prior_class", "prior_agreement", "prior_water_share"]], on="tile_id"
+        )
         tiles = tiles.assign(year=source.year, chunk=tiles["chunk"] + chunk_base)
         chunk_base = int(tiles["chunk"].max()) + 1
         frames.append(tiles)
@@ -280,7 +290,7 @@ def feature_matrix(lake: Lake, prepared: dict) -> tuple[pd.DataFrame, np.ndarray
     features = read_table(lake, prepared["features_uri"])
     features = features[features["status"] == "scored"]
     tiles = read_table(lake, prepared["tiles_uri"])[
-        ["tile_id", "scene_uri", "year", "col", "row", "prior_class", "prior_agreement"]
+        ["tile_id", "scene_uri", "year", "col", "row", "prior_class", "prior_agreement", "prior_water_share"]
     ]
     table = features[["tile_id", "scene_uri", "variant", "features"]].merge(tiles, on=["tile_id", "scene_uri"])
     table = table.sort_values(["year", "row", "col", "variant"], ascending=[True, False, True, True])
@@ -299,15 +309,27 @@ def evaluate_and_fit_run(request: TrainingRequest, prepared: dict):
     lake = open_lake(request.lake_root)
     table, features = feature_matrix(lake, prepared)
     spec = ModelSpec.from_dict(read_json(lake, prepared["spec_uri"]))
-    return evaluate_and_fit(
+    settings = HeadSettings(spectral_count=spec.spectral_count)
+    split = SplitSettings(request.split_block_tiles, request.validation_share)
+    head, legend, metrics = evaluate_and_fit(
         table,
         features,
         DEFAULT_LEGEND,
         seed=request.seed,
         min_agreement=request.min_agreement,
-        settings=HeadSettings(spectral_count=spec.spectral_count),
-        split=SplitSettings(request.split_block_tiles, request.validation_share),
+        settings=settings,
+        split=split,
     )
+    if not spec.spectral_count:
+        return head, legend, metrics
+    # The registered head is fitted as every leave-one-vintage-out fold fits its own (make
+    # evaluate): l2, the water rule and the temperature chosen by blocked validation, on all years.
+    from landshift.model.lovo import Protocol, by_year, fit_frozen
+
+    protocol = Protocol(settings=settings, split=split, min_agreement=request.min_agreement, seed=request.seed)
+    frozen = fit_frozen(by_year(table, features), spec.spectral_count, protocol)
+    metrics["production_choices"] = frozen.choices
+    return frozen.head, DEFAULT_LEGEND.subset(frozen.head.class_codes), metrics
 
 
 def train_and_register(request: TrainingRequest, prepared: dict) -> dict:

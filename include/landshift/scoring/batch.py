@@ -1,18 +1,22 @@
 """Scoring: read planned tiles, run the frozen backbone and the head, emit one row per tile.
 
 The functions here run inside Spark's Python workers: each task gets a run of consecutive chunks
-of the plan (raster order, one scene after another), opens each scene once, reads windows while
-the previous batch is in the model, and keeps the model cached for the life of the worker.
+of the plan (raster order, one scene after another), reads windows on reader threads (one per
+task core) while the previous batch is in the model, fills task-long result arrays, and keeps
+the model cached for the life of the worker; numpy's BLAS runs on one thread while it scores.
 Pixels never cross the JVM/Python boundary: only tile ids go in and a one-row manifest comes out.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
+import queue
+import resource
+import threading
 import time
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from functools import lru_cache
@@ -21,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from landshift.core.grid import TileGrid
+from landshift.imagery.planning import TILE_COLUMNS, check_scenes_unchanged
 from landshift.imagery.scenes import open_on_grid, read_tiles
 
 log = logging.getLogger(__name__)
@@ -50,6 +55,8 @@ class ScoringConfig:
     spec_uri: str = ""
     precision: str = "float32"
     xla: bool = False
+    readers: int = 0  # reader threads per task; 0: one per CPU core the task was given
+    feed_only: bool = False  # the feed-rate benchmark: reads, batches, results and Parquet, no model
 
     def load(self) -> LoadedModel:
         """The worker's cached model for this configuration."""
@@ -79,7 +86,7 @@ def cached_model(
     """The model, loaded once per Python worker: a registered version, or a bare spec file."""
     from landshift.lake.base import local_copy, read_json
     from landshift.lake.factory import open_lake
-    from landshift.model.registry import resolve_version
+    from landshift.model.registry import load_verified
     from landshift.model.spec import Featurizer, ModelSpec
 
     configure_worker_devices()
@@ -87,7 +94,7 @@ def cached_model(
     if spec_uri:
         spec, head = ModelSpec.from_dict(read_json(lake, spec_uri)), None
     else:
-        version = resolve_version(lake, model_name, model_version)
+        version = load_verified(lake, model_name, model_version)  # digests checked at use, not only at validation
         spec, head = version.spec, version.head
     with local_copy(lake, spec.weights_uri) as weights_path:
         featurizer = Featurizer(spec, weights_path, precision=precision, xla=xla)
@@ -147,82 +154,245 @@ def placed_on(device: str) -> Iterator[None]:
 
 @dataclass
 class TileBatch:
-    """Tiles read from one scene, ready for the model."""
+    """Tiles read from one scene, ready for the model: their positions in the task, pixels, stats."""
 
-    rows: pd.DataFrame
+    index: np.ndarray
     pixels: np.ndarray
     scene_stats: np.ndarray
     valid_fraction: np.ndarray
 
 
-def read_batches(tiles: pd.DataFrame, config: ScoringConfig, gdal_path) -> Iterator[TileBatch]:
-    """Read tiles scene by scene in the given order, ``batch_size`` at a time."""
-    grid = config.grid
-    for scene_uri, scene_tiles in tiles.groupby("scene_uri", sort=False):
-        spec = config.load().spec
+@dataclass(frozen=True)
+class TaskTiles:
+    """One task's tiles as column arrays in scoring order: by chunk, north to south, west to east,
+    one scene after another (in order of first appearance)."""
+
+    tile_id: np.ndarray
+    col: np.ndarray
+    row: np.ndarray
+    scene_uri: np.ndarray
+    scene_stats: np.ndarray
+
+    @classmethod
+    def of(cls, tiles: pd.DataFrame) -> TaskTiles:
+        """The tiles of a (non-empty) tiles table, ordered for scoring."""
+        ordered = tiles.sort_values(["chunk", "row", "col"], ascending=[True, False, True])
+        ordered = ordered.iloc[np.argsort(pd.factorize(ordered["scene_uri"])[0], kind="stable")]
+        return cls(
+            tile_id=ordered["tile_id"].astype(str).to_numpy(),
+            col=ordered["col"].to_numpy(np.int32),
+            row=ordered["row"].to_numpy(np.int32),
+            scene_uri=ordered["scene_uri"].astype(str).to_numpy(),
+            scene_stats=np.stack([np.asarray(s, dtype=np.float32) for s in ordered["scene_stats"]]),
+        )
+
+    def __len__(self) -> int:
+        return len(self.tile_id)
+
+    def spans(self, batch_size: int) -> list[tuple[str, np.ndarray]]:
+        """(scene, positions) of each batch: up to ``batch_size`` consecutive tiles of one scene."""
+        cuts = [0, *(np.flatnonzero(self.scene_uri[1:] != self.scene_uri[:-1]) + 1), len(self)]
+        return [
+            (self.scene_uri[start], np.arange(first, min(first + batch_size, stop)))
+            for start, stop in itertools.pairwise(cuts)
+            for first in range(start, stop, batch_size)
+        ]
+
+
+def read_batch(src, task: TaskTiles, index: np.ndarray, grid: TileGrid, spec) -> TileBatch:
+    """The tiles at ``index`` of ``task`` read from their open scene at the model's input size."""
+    cells = [grid.tile(int(c), int(r)) for c, r in zip(task.col[index], task.row[index], strict=True)]
+    reads = read_tiles(src, cells, spec.input_size, resampling=spec.resampling)
+    pixels = np.stack([pixels for pixels, _ in reads])
+    return TileBatch(index, pixels, task.scene_stats[index], np.array([valid for _, valid in reads]))
+
+
+def read_batches(task: TaskTiles, config: ScoringConfig, gdal_path, share: slice = slice(None)) -> Iterator[TileBatch]:
+    """The batches of ``task`` (or every n-th of them, ``share``) read in this thread, each scene opened once."""
+    spec, grid = config.load().spec, config.grid
+    spans = task.spans(config.batch_size)[share]
+    for scene_uri, group in itertools.groupby(spans, key=lambda span: span[0]):
         with open_on_grid(gdal_path(scene_uri), grid) as src:
-            for start in range(0, len(scene_tiles), config.batch_size):
-                rows = scene_tiles.iloc[start : start + config.batch_size].reset_index(drop=True)
-                cells = [grid.tile(int(c), int(r)) for c, r in zip(rows["col"], rows["row"], strict=True)]
-                reads = read_tiles(src, cells, spec.input_size, resampling=spec.resampling)
-                yield TileBatch(
-                    rows=rows,
-                    pixels=np.stack([pixels for pixels, _ in reads]),
-                    scene_stats=np.stack([np.asarray(s, dtype=np.float32) for s in rows["scene_stats"]]),
-                    valid_fraction=np.array([valid for _, valid in reads]),
-                )
+            for _, index in group:
+                yield read_batch(src, task, index, grid, spec)
 
 
-def prefetched(batches: Iterator[TileBatch]) -> Iterator[TileBatch]:
-    """Read the next batch on a thread while the caller runs the model on the current one."""
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="tile-reader") as pool:
-        pending: Future = pool.submit(next, batches, None)
-        while True:
-            batch = pending.result()
-            if batch is None:
-                return
-            pending = pool.submit(next, batches, None)
-            yield batch
+def read_ahead(task: TaskTiles, config: ScoringConfig, gdal_path, readers: int = 1) -> Iterator[TileBatch]:
+    """The batches of ``task`` in order, read by ``readers`` threads ahead of the caller (GDAL
+    releases the GIL while it decodes): reader k reads batches k, k + readers, ... with its own
+    open scene, at most two batches ahead."""
+    config.load()  # once, before the readers ask for it together
+    count = len(task.spans(config.batch_size))
+    readers = max(1, min(readers, count))
+    queues: list[queue.Queue] = [queue.Queue(maxsize=1) for _ in range(readers)]
+    stop = threading.Event()
+
+    def put(out: queue.Queue, item: object) -> bool:
+        while not stop.is_set():
+            try:
+                out.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def read_share(k: int) -> None:
+        try:
+            for batch in read_batches(task, config, gdal_path, slice(k, None, readers)):
+                if not put(queues[k], batch):
+                    return
+        except BaseException as exc:  # handed to the consumer, raised there
+            put(queues[k], exc)
+
+    threads = [
+        threading.Thread(target=read_share, args=(k,), name=f"tile-reader-{k}", daemon=True) for k in range(readers)
+    ]
+    for thread in threads:
+        thread.start()
+    try:
+        for number in range(count):
+            item = queues[number % readers].get()
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
 
 
-def score_batch(batch: TileBatch, config: ScoringConfig) -> pd.DataFrame:
-    """Model outputs for one batch; tiles below the valid-pixel share are skipped, not scored."""
+def task_readers(config: ScoringConfig) -> int:
+    """Reader threads of a task: ``config.readers``, else one per CPU core Spark gave the task."""
+    from pyspark import TaskContext
+
+    context = TaskContext.get()
+    return config.readers or (context.cpus() if context is not None else 1)
+
+
+@lru_cache(maxsize=1)
+def _blas_controller():
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
+
+
+@contextmanager
+def single_threaded_blas() -> Iterator[None]:
+    """numpy's BLAS on one thread while scoring: the head's small products (64 x 1284 x 68) take
+    0.36 ms on one thread and 12-90 ms on OpenBLAS's pool of two competing with TensorFlow; one
+    thread also gives the same bits on any machine, whatever its core count."""
+    with _blas_controller().limit(limits=1, user_api="blas"):
+        yield
+
+
+def _probabilities(
+    batch: TileBatch, keep: np.ndarray, config: ScoringConfig, classes: int, timings: dict
+) -> np.ndarray:
+    """Class probabilities of the kept tiles of a batch (zeros of the same shape when only feeding)."""
+    if config.feed_only:
+        return np.zeros((int(keep.sum()), classes), dtype=np.float32)
     model = config.load()
-    keep = batch.valid_fraction >= config.min_valid_fraction
-    out = pd.DataFrame(
+    mark = time.perf_counter()
+    features = model.featurizer.features(batch.pixels[keep], batch.scene_stats[keep])
+    timings["model"] = timings.get("model", 0.0) + time.perf_counter() - mark
+    mark = time.perf_counter()
+    probabilities = model.head.predict_proba(features).astype(np.float32)
+    timings["head"] = timings.get("head", 0.0) + time.perf_counter() - mark
+    return probabilities
+
+
+EMPTY_PROBABILITIES = np.zeros(0, dtype=np.float32)
+
+
+def batch_water_share(batch: TileBatch, keep: np.ndarray, spec) -> np.ndarray:
+    """Open-water share (0..1) of the kept tiles of a batch, from the pixels already read: NDWI
+    against each scene's threshold (``landshift.imagery.water``), the model spec's floor."""
+    from landshift.imagery.water import tile_water_share
+
+    return tile_water_share(batch.pixels[keep], batch.scene_stats[keep], getattr(spec, "water_floor", -1.0))
+
+
+def score_task(
+    task: TaskTiles, batches: Iterator[TileBatch], config: ScoringConfig, device: str, timings: dict | None = None
+) -> pd.DataFrame:
+    """One row per tile of ``task``: class, probabilities and status; tiles below the valid-pixel
+    share are skipped, not scored. Results fill task-long arrays; one frame is built at the end."""
+    timings = {} if timings is None else timings
+    count = len(task)
+    valid, scored = np.zeros(count), np.zeros(count, dtype=bool)
+    codes, best_probability = np.zeros(count, dtype=np.int32), np.zeros(count)
+    probabilities: list[np.ndarray] = [EMPTY_PROBABILITIES] * count
+    water_share = np.zeros(count, dtype=np.float32)
+    class_codes = np.asarray(config.load().head.class_codes, dtype=np.int32)
+    for batch in batches:
+        keep = batch.valid_fraction >= config.min_valid_fraction
+        valid[batch.index] = batch.valid_fraction
+        if not keep.any():
+            continue
+        batch_probabilities = _probabilities(batch, keep, config, len(class_codes), timings)
+        mark = time.perf_counter()
+        index, best = batch.index[keep], batch_probabilities.argmax(axis=1)
+        scored[index] = True
+        codes[index] = class_codes[best]
+        best_probability[index] = batch_probabilities[np.arange(len(best)), best]
+        for position, row in zip(index, batch_probabilities, strict=True):
+            probabilities[position] = row
+        timings["results"] = timings.get("results", 0.0) + time.perf_counter() - mark
+        mark = time.perf_counter()
+        water_share[index] = batch_water_share(batch, keep, config.load().spec)
+        timings["water"] = timings.get("water", 0.0) + time.perf_counter() - mark
+    mark = time.perf_counter()
+    frame = pd.DataFrame(
         {
-            "tile_id": batch.rows["tile_id"].astype(str),
-            "col": batch.rows["col"].astype(np.int32),
-            "row": batch.rows["row"].astype(np.int32),
-            "scene_uri": batch.rows["scene_uri"].astype(str),
-            "valid_fraction": batch.valid_fraction.astype(float),
-            "status": np.where(keep, STATUS_SCORED, STATUS_NODATA),
-            "class_code": np.zeros(len(keep), dtype=np.int32),
-            "probability": np.zeros(len(keep)),
-            "probabilities": [np.zeros(0, dtype=np.float32)] * len(keep),
+            "tile_id": task.tile_id,
+            "col": task.col,
+            "row": task.row,
+            "scene_uri": task.scene_uri,
+            "valid_fraction": valid,
+            "status": np.where(scored, STATUS_SCORED, STATUS_NODATA).astype(object),
+            "class_code": codes,
+            "probability": best_probability,
+            "probabilities": probabilities,
+            "water_share": water_share,
+            "device": device,
         }
     )
-    if not keep.any():
-        return _with_feature_columns(out, config, None)
-    pixels, stats = batch.pixels[keep], batch.scene_stats[keep]
-    if config.emit_features:
-        return _feature_rows(out[keep].reset_index(drop=True), pixels, stats, model.featurizer, config)
-    features = model.featurizer.features(pixels, stats)
-    probabilities = model.head.predict_proba(features).astype(np.float32)
-    codes = np.asarray(model.head.class_codes, dtype=np.int32)
-    best = probabilities.argmax(axis=1)
-    out.loc[keep, "class_code"] = codes[best]
-    out.loc[keep, "probability"] = probabilities[np.arange(len(best)), best].astype(float)
-    out.loc[keep, "probabilities"] = pd.Series(list(probabilities), index=out.index[keep])
-    return out
+    timings["results"] = timings.get("results", 0.0) + time.perf_counter() - mark
+    return frame
 
 
-def _feature_rows(
-    scored: pd.DataFrame, pixels: np.ndarray, stats: np.ndarray, featurizer, config: ScoringConfig
-) -> pd.DataFrame:
+def feature_task(task: TaskTiles, batches: Iterator[TileBatch], config: ScoringConfig, device: str) -> pd.DataFrame:
+    """Rows carrying embeddings (with augmentation, one row per flip/rotation) of the kept tiles;
+    a batch with none kept gives its rows with empty features."""
+    frames = []
+    for batch in batches:
+        keep = batch.valid_fraction >= config.min_valid_fraction
+        out = pd.DataFrame(
+            {
+                "tile_id": task.tile_id[batch.index].astype(object),
+                "col": task.col[batch.index],
+                "row": task.row[batch.index],
+                "scene_uri": task.scene_uri[batch.index].astype(object),
+                "valid_fraction": batch.valid_fraction.astype(float),
+                "status": np.where(keep, STATUS_SCORED, STATUS_NODATA),
+                "class_code": np.zeros(len(keep), dtype=np.int32),
+                "probability": np.zeros(len(keep)),
+                "probabilities": [EMPTY_PROBABILITIES] * len(keep),
+            }
+        )
+        if keep.any():
+            out = _feature_rows(out[keep].reset_index(drop=True), batch.pixels[keep], batch.scene_stats[keep], config)
+        else:
+            out = out.assign(variant=0, features=[np.zeros(0, dtype=np.float32)] * len(out))
+        frames.append(out.assign(device=device))
+    return pd.concat(frames, ignore_index=True)
+
+
+def _feature_rows(scored: pd.DataFrame, pixels: np.ndarray, stats: np.ndarray, config: ScoringConfig) -> pd.DataFrame:
     """Rows carrying features (and, with augmentation, one row per flip/rotation)."""
     from landshift.model.spec import augment
 
+    featurizer = config.load().featurizer
     variants = augment(pixels) if config.augment else [pixels]
     frames = []
     for variant_index, variant in enumerate(variants):
@@ -233,14 +403,8 @@ def _feature_rows(
     return pd.concat(frames, ignore_index=True)
 
 
-def _with_feature_columns(out: pd.DataFrame, config: ScoringConfig, _features) -> pd.DataFrame:
-    if config.emit_features:
-        out = out.assign(variant=0, features=[np.zeros(0, dtype=np.float32)] * len(out))
-    return out
-
-
 def score_partitions(config: ScoringConfig):
-    """A function of tile-table frames yielding scored frames, reads overlapped with the model."""
+    """A function of tile-table frames yielding one scored frame per call, reads overlapped with the model."""
 
     def run(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         from landshift.lake.factory import open_lake
@@ -250,15 +414,54 @@ def score_partitions(config: ScoringConfig):
         if not parts:
             return
         tiles = pd.concat(parts, ignore_index=True)
+        check_scenes_unchanged(lake, tiles)  # each scene is still the file validation inspected
         started = time.perf_counter()
         device = task_device()
-        tiles = tiles.sort_values(["chunk", "row", "col"], ascending=[True, False, True])
-        with placed_on(device):
-            for batch in prefetched(read_batches(tiles, config, lake.gdal_path)):
-                yield score_batch(batch, config).assign(device=device)
+        task = TaskTiles.of(tiles)
+        with placed_on(device), single_threaded_blas():
+            batches = read_ahead(task, config, lake.gdal_path, task_readers(config))
+            if config.emit_features:
+                yield feature_task(task, batches, config, device)
+            else:
+                yield score_task(task, batches, config, device)
         log.info("Scored %d tiles on %s in %.1f s", len(tiles), device, time.perf_counter() - started)
 
     return run
+
+
+def profile_task(config: ScoringConfig, tiles: pd.DataFrame) -> dict[str, float]:
+    """Milliseconds per tile of each stage of one scoring task, run serially in this thread:
+    read (windowed reads, resampling, the batch arrays), model (preprocessing and backbone),
+    head, results (the task's frame), water (the tiles' water share) and parquet (the part's
+    bytes), and their total."""
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from landshift.lake.factory import open_lake
+
+    lake = open_lake(config.lake_root)
+    task, timings = TaskTiles.of(tiles), {"read": 0.0}
+
+    def timed(batches: Iterator[TileBatch]) -> Iterator[TileBatch]:
+        while True:
+            mark = time.perf_counter()
+            batch = next(batches, None)
+            timings["read"] += time.perf_counter() - mark
+            if batch is None:
+                return
+            yield batch
+
+    config.load()
+    started = time.perf_counter()
+    with single_threaded_blas():
+        frame = score_task(task, timed(read_batches(task, config, lake.gdal_path)), config, "/CPU:0", timings)
+    mark = time.perf_counter()
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), io.BytesIO())  # as write_table does
+    timings["parquet"] = time.perf_counter() - mark
+    timings["total"] = time.perf_counter() - started
+    return {stage: round(seconds * 1000 / len(task), 4) for stage, seconds in timings.items()}
 
 
 # Tiles per Spark task. Each task costs about 0.1 s of scheduling and Python-worker hand-off
@@ -306,7 +509,14 @@ def score_and_write(config: ScoringConfig, staging_uri: str):
                 count = len(table)
                 write_table(open_lake(config.lake_root), f"{staging_uri}/part-{index:05d}.parquet", table)
             seconds = time.perf_counter() - started
-            yield {"partition": index, "rows": count, "device": task_device(), "seconds": seconds}
+            peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            yield {
+                "partition": index,
+                "rows": count,
+                "device": task_device(),
+                "seconds": seconds,
+                "peak_rss_mb": peak_mb,
+            }
 
     return run
 
@@ -376,7 +586,7 @@ def run_scoring(spark, config: ScoringConfig, tiles_uri: str, out_uri: str) -> d
 
     lake = open_lake(config.lake_root)
     tiles = read_table(lake, tiles_uri)
-    columns = ["tile_id", "col", "row", "scene_uri", "chunk", "scene_stats"]
+    columns = [c for c in TILE_COLUMNS if c in tiles]  # plans made before scene_revision lack it
     tasks = list(enumerate(task_groups(tiles[columns], spark.sparkContext.defaultParallelism)))
     log.info(
         "Scoring %d tiles in %d task(s) with model %s/%s (batch %d, %s%s)",
@@ -414,6 +624,7 @@ def run_scoring(spark, config: ScoringConfig, tiles_uri: str, out_uri: str) -> d
         "seconds": round(elapsed, 2),
         "tiles_per_second": round(len(tiles) / elapsed, 2) if elapsed else None,
         "out_uri": out_uri,
+        "worker_peak_rss_mb": round(max((m.get("peak_rss_mb", 0.0) for m in manifest), default=0.0), 1),
     }
     log.info("Scoring done: %s", summary)
     return summary

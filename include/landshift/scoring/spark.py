@@ -39,6 +39,7 @@ def score_parser() -> argparse.ArgumentParser:
     parser.add_argument("--crs", required=True)
     parser.add_argument("--tile-size-m", type=float, required=True)
     parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help="tiles per model call")
+    parser.add_argument("--readers", type=int, default=0, help="reader threads per task (0: one per task core)")
     parser.add_argument("--precision", choices=PRECISIONS, default="float32", help="backbone dtype policy")
     parser.add_argument("--xla", action="store_true", help="compile the model graph with XLA (for GPUs)")
     parser.add_argument("--min-valid-fraction", type=float, default=0.5)
@@ -54,6 +55,8 @@ def scoring_config(argv: list[str]) -> tuple[ScoringConfig, str, str]:
     args = score_parser().parse_args(argv)
     if not args.spec and not (args.model_name and args.model_version):
         raise JobUsageError("give --model-name and --model-version, or --spec")
+    if args.readers < 0:
+        raise JobUsageError(f"--readers must be 0 (one per task core) or more, got {args.readers}")
     if args.spec and not (args.features or args.augment):
         raise JobUsageError("--spec featurizes only; add --features or use a registered model")
     from landshift.lake.adls import carry_credentials
@@ -65,6 +68,7 @@ def scoring_config(argv: list[str]) -> tuple[ScoringConfig, str, str]:
         crs=args.crs,
         tile_size_m=args.tile_size_m,
         batch_size=args.batch_size,
+        readers=args.readers,
         min_valid_fraction=args.min_valid_fraction,
         emit_features=args.features or args.augment,
         augment=args.augment,
