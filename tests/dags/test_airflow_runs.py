@@ -79,7 +79,7 @@ def test_training_then_region_dag_publish_and_repeat_identically(airflow_env):
     alias = json.loads((lake / "models" / "landshift-mobilenetv2" / "aliases" / "production.json").read_text())
     assert alias == {"version": "1"}
     metrics = json.loads((lake / "models" / "landshift-mobilenetv2" / "1" / "metrics.json").read_text())
-    assert metrics["accuracy"] >= 0.85 and len(metrics["cross_year"]["directions"]) == 2
+    assert metrics["accuracy"] >= 0.80 and len(metrics["cross_year"]["directions"]) == 3  # one per label year
 
     output = dags_test(env, "landshift_region_nd-pothole", {"vintage": "2020"})
     assert "Published" in output

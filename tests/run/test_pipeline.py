@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import rasterio
 from rio_cogeo.cogeo import cog_validate
 from support.cli import landshift
 
@@ -180,3 +181,27 @@ def test_the_cli_runs_the_same_pipeline_and_lists_what_it_published(trained_lake
     assert [(row["vintage"], row["model_version"]) for row in listed] == [("2020", "1")]
     shown = landshift("products", "show", "nd-pothole", "2020", lake=Path(lake.root))
     assert shown.returncode == 0 and f"published at {product}/" in shown.stdout
+
+
+def test_a_model_run_keeps_the_analysts_decisions(trained_lake, spark):
+    """A reviewed vintage republished by a model run is published again with the decisions applied."""
+    from landshift.review.decisions import record_decision
+    from landshift.review.queue import review_queue
+
+    lake, _ = trained_lake
+    _run(lake, spark)
+    product = Path(lake.root, "published", "nd-pothole", "2020")
+    first = review_queue(lake, "nd-pothole", "2020", limit=1)[0]
+    relabel = 71 if first.predicted != 71 else 82
+    record_decision(lake, "nd-pothole", "2020", first.tile_id, "relabel", label=relabel, reviewer="analyst")
+    _, published = _run(lake, spark)
+    assert published["review"]["reviewed"] == 1 and published["review"]["relabelled"] == 1
+    summary = json.loads((product / "summary.json").read_text())
+    assert summary["review"]["reviewed"] == 1
+    with rasterio.open(product / "landuse.tif") as src:
+        row, col = src.index(*_tile_centre(first, src.res[0]))
+        assert src.read(1)[row, col] == relabel
+
+
+def _tile_centre(item, tile_size_m: float) -> tuple[float, float]:
+    return (item.col + 0.5) * tile_size_m, (item.row + 0.5) * tile_size_m

@@ -56,6 +56,10 @@ def _publish(request: Any, state: State) -> State:
     published = publish(request, request.rule, state["model_version"], state["scenes"], state.get("fingerprint"))
     if request.run_key:  # the run's own work folder: the product now holds what it made
         request.lake.delete(request.layout.work)
+    if not request.region.namespace:  # the analysts' decisions outlive a model run (docs/review.md)
+        from landshift.review.apply import reapply_reviews
+
+        published = {**published, **reapply_reviews(request.lake, request.region.id, request.vintage)}
     return published
 
 

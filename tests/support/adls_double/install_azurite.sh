@@ -4,7 +4,7 @@
 # Usage: tests/support/adls_double/install_azurite.sh [PREFIX]   (default: <repo>/.cache/azurite)
 set -euo pipefail
 AZURITE_VERSION="${AZURITE_VERSION:-3.35.0}"
-REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)"
 PREFIX="${1:-$REPO_ROOT/.cache/azurite}"
 BIN="$PREFIX/node_modules/.bin/azurite-blob"
 if [[ -x "$BIN" ]] && grep -q "\"version\": \"$AZURITE_VERSION\"" "$PREFIX/node_modules/azurite/package.json" 2>/dev/null; then
