@@ -6,76 +6,25 @@ without a label, an invalid region, vintage or tile id) exits 2 with one line an
 
 from __future__ import annotations
 
-import json
-import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated
 
 import typer
 
-from landshift.core.errors import InputError, LandShiftError, NotFoundError
+from landshift.cli.common import JsonOption, LakeOption, call, emit, lake_root, progress
 
 app = typer.Typer(help="Analyst review of published products: queue, decide, import, apply.", no_args_is_help=True)
 
-LAKE_ENV = "LANDSHIFT_LAKE_ROOT"
-LakeOption = Annotated[
-    str,
-    typer.Option("--lake", envvar=LAKE_ENV, help="Lake root: a folder or an abfss:// URI.", show_default=False),
-]
-JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
 RegionArg = Annotated[str, typer.Argument(help="A region id.")]
 VintageArg = Annotated[str, typer.Argument(help="A published vintage, YYYY or YYYYMMDD.")]
-EXIT_FAILURE, EXIT_BAD_INPUT = 1, 2
-T = TypeVar("T")
-
-# The helpers below behave as cli/main.py's (same messages and exit codes); they are not imported
-# from there because main imports this module (no import cycle, even inside functions).
-
-
-def fail(message: str, code: int = EXIT_BAD_INPUT) -> None:
-    """Print one line on stderr and exit with ``code``."""
-    typer.echo(f"landshift: error: {message}", err=True)
-    raise typer.Exit(code)
-
-
-def call(function: Callable[[], T]) -> T:
-    """Call the library: its errors become one line and exit 2 (bad input) or 1 (other failures)."""
-    try:
-        return function()
-    except (InputError, NotFoundError) as exc:
-        fail(str(exc), EXIT_BAD_INPUT)
-    except LandShiftError as exc:
-        fail(f"{type(exc).__name__}: {exc}", EXIT_FAILURE)
-    raise AssertionError("unreachable")
-
-
-def emit(value: Any, as_json: bool, text: Callable[[Any], str]) -> None:
-    """Print ``value`` as JSON or as text."""
-    typer.echo(json.dumps(value, indent=2, default=str) if as_json else text(value))
-
-
-@contextmanager
-def progress(description: str) -> Iterator[None]:
-    """A spinner on a terminal; nothing when stdout is not a TTY."""
-    if not sys.stdout.isatty():
-        yield
-        return
-    from rich.progress import Progress, SpinnerColumn, TextColumn
-
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), transient=True) as bar:
-        bar.add_task(description, total=None)
-        yield
 
 
 def _lake(lake: str):
-    """The lake backend of the ``--lake`` root (exit 2 when none is given)."""
+    """The lake backend of the ``--lake`` root (the embedded ./lake by default; exit 2 when there is none)."""
     from landshift.lake.factory import open_lake
 
-    if not lake:
-        fail(f"no lake: pass --lake or set {LAKE_ENV}")
-    return call(lambda: open_lake(lake))
+    root = lake_root(lake)
+    return call(lambda: open_lake(root))
 
 
 @app.command("queue")
