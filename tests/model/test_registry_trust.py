@@ -66,3 +66,18 @@ def test_hostile_manifest_and_file_swapped_together_are_refused_against_the_vali
     assert verify_version(lake, MODEL, "production").metrics == {"accuracy": 0.99}
     with pytest.raises(ModelIntegrityError, match=r"version 1\): metrics\.json changed since the run was validated"):
         load_verified(lake, MODEL, "production", validated)
+
+
+def test_bad_alias_of_a_region_names_its_file_in_the_scheduled_run(lake):
+    """A scheduled run resolves only its region's alias: another's bad file does not stop it, its own is named."""
+    from landshift.regions.registry import get_region
+    from landshift.regions.vintages import current_model_version
+
+    region = get_region("nd-pothole")
+    set_alias(lake, region.model_name, "staging", "1")
+    Path(alias_uri(lake, region.model_name, "staging")).write_text('{"version": ')
+    assert current_model_version(lake, region) == "1"
+    own = Path(alias_uri(lake, region.model_name, str(region.model_ref)))
+    own.write_text('{"version": ')
+    with pytest.raises(CorruptFileError, match=rf"{own}: not valid JSON"):
+        current_model_version(lake, region)

@@ -213,16 +213,11 @@ def labels_digest(lake: Lake, region: Region) -> str:
 
 
 def current_model_version(lake: Lake, region: Region) -> str:
-    """The version ``region.model_ref`` (an alias or a version id) points to now."""
-    from landshift.model.registry import list_aliases, list_versions
+    """The version ``region.model_ref`` (an alias or a version id) points to now; only that alias is
+    read, so another alias's bad file cannot stop this region, and its own names the file."""
+    from landshift.model.registry import version_of
 
-    ref = str(region.model_ref)
-    if ref in list_versions(lake, region.model_name):
-        return ref
-    aliases = list_aliases(lake, region.model_name)
-    if ref not in aliases:
-        raise NotFoundError(f"model {region.model_name!r} has no version or alias {ref!r}; aliases: {sorted(aliases)}")
-    return aliases[ref]
+    return version_of(lake, region.model_name, str(region.model_ref))
 
 
 def product_fingerprint(lake: Lake, region: Region, vintage: str, model_version: str) -> Fingerprint:
