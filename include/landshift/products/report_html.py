@@ -63,7 +63,8 @@ class _Scene:
         return left <= x <= right and bottom <= y <= top
 
 
-def _stretch(pixels: np.ndarray, bands: tuple[int, ...], stretch: list[tuple[float, float]]) -> np.ndarray:
+def stretch_bands(pixels: np.ndarray, bands: tuple[int, ...], stretch: list[tuple[float, float]]) -> np.ndarray:
+    """An RGB uint8 chip of ``bands`` (1-based) of ``pixels``, each stretched between its (low, high)."""
     out = np.zeros((*pixels.shape[:2], 3), dtype=np.uint8)
     for channel, band in enumerate(bands):
         low, high = stretch[band - 1]
@@ -72,7 +73,7 @@ def _stretch(pixels: np.ndarray, bands: tuple[int, ...], stretch: list[tuple[flo
     return out
 
 
-def _outline(rgb: np.ndarray, start: int, stop: int) -> np.ndarray:
+def outline_tile(rgb: np.ndarray, start: int, stop: int) -> np.ndarray:
     """Draw the tile's edges (yellow) on a chip."""
     out = rgb.copy()
     yellow = np.array([255, 230, 0], dtype=np.uint8)
@@ -108,7 +109,7 @@ def read_chips(scenes: list[_Scene], grid: TileGrid, col: int, row: int) -> dict
             continue
         start = round(size * margin / (right - left + 2 * margin))
         return {
-            name: jpeg_data_uri(_outline(_stretch(pixels, bands, scene.stretch), start, size - start))
+            name: jpeg_data_uri(outline_tile(stretch_bands(pixels, bands, scene.stretch), start, size - start))
             for name, bands in COMPOSITES.items()
         }
     return None

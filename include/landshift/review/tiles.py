@@ -20,6 +20,7 @@ import numpy as np
 from landshift.core.errors import InputError, NotFoundError
 from landshift.core.grid import TileGrid
 from landshift.lake.base import Lake
+from landshift.products.report_html import outline_tile, stretch_bands
 from landshift.review.queue import ModelProduct, model_product, product_uri, raster_tiles, validate_tile_id
 
 log = logging.getLogger(__name__)
@@ -113,23 +114,6 @@ class _Area:
     bounds: tuple[float, float, float, float]
 
 
-def _stretch(pixels: np.ndarray, bands: tuple[int, ...], stats: tuple[float, ...]) -> np.ndarray:
-    out = np.zeros((*pixels.shape[:2], 3), dtype=np.uint8)
-    for channel, band in enumerate(bands):
-        low, high = stats[2 * (band - 1)], stats[2 * (band - 1) + 1]
-        scaled = (pixels[..., band - 1].astype(np.float64) - low) / max(high - low, 1.0)
-        out[..., channel] = np.clip(np.rint(scaled * 255.0), 0, 255).astype(np.uint8)
-    return out
-
-
-def _outline(rgb: np.ndarray, start: int, stop: int) -> np.ndarray:
-    out = rgb.copy()
-    yellow = np.array([255, 230, 0], dtype=np.uint8)
-    out[start, start:stop] = out[stop - 1, start:stop] = yellow
-    out[start:stop, start] = out[start:stop, stop - 1] = yellow
-    return out
-
-
 def chip_png(lake: Lake, region: str, vintage: str, tile_id: str, side: str, composite: str = "nir") -> bytes | None:
     """A PNG chip of the tile (yellow outline, half a tile of context), or None without imagery."""
     from PIL import Image
@@ -146,7 +130,9 @@ def chip_png(lake: Lake, region: str, vintage: str, tile_id: str, side: str, com
         return None
     pixels, stats, (start, stop) = read
     buffer = io.BytesIO()
-    Image.fromarray(_outline(_stretch(pixels, COMPOSITES[composite], stats), start, stop)).save(buffer, format="PNG")
+    stretch = [(stats[2 * band], stats[2 * band + 1]) for band in range(len(stats) // 2)]  # per band (2 %, 98 %)
+    chip = outline_tile(stretch_bands(pixels, COMPOSITES[composite], stretch), start, stop)
+    Image.fromarray(chip).save(buffer, format="PNG")
     return buffer.getvalue()
 
 
