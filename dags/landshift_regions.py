@@ -10,6 +10,9 @@ everything is current the run ends after that first task, with one log line sayi
 
 * `vintage` param: that vintage only, always republished.
 * A backfill run: the vintages dated between its logical date and the schedule's next fire.
+* A region with `"review_required": true`: after `publish`, the human-in-the-loop task
+  `review_gate` waits for the analyst (its body links the review page); *Approve* runs
+  `publish_reviewed`, which republishes the product with the decisions applied (docs/review.md).
 
 A region file that does not validate gets a DAG of one failing task, `region_file_error`, whose
 message names the file and the field; the other regions load as usual.
@@ -52,7 +55,11 @@ def region_dag(region: Region) -> None:
         on_failure_callback=tasks.log_failure,
     )
     def region_run():
-        tasks.region_graph(region.id, outlets=[Asset(f"landshift://published/{region.id}", group="landshift")])
+        tasks.region_graph(
+            region.id,
+            outlets=[Asset(f"landshift://published/{region.id}", group="landshift")],
+            review_required=region.review_required,
+        )
 
     region_run()
 

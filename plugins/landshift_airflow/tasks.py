@@ -74,9 +74,10 @@ def first_state(build_request: RequestBuilder) -> dict:
     return {"request": run_library(lambda: build_request(trigger_facts(), lake_root())).to_dict()}
 
 
-def region_graph(region_id: str, outlets: list) -> None:
+def region_graph(region_id: str, outlets: list, review_required: bool = False) -> None:
     """``find_pending_vintages``, then the region pipeline once per vintage it found (a mapped
-    task group, one vintage at a time per stage); nothing found: the run ends there, successful."""
+    task group, one vintage at a time per stage); nothing found: the run ends there, successful.
+    ``review_required`` adds the review gate after ``publish`` (:mod:`landshift_airflow.review_gate`)."""
     from airflow.sdk import task, task_group
 
     @task(task_id="find_pending_vintages")
@@ -89,7 +90,11 @@ def region_graph(region_id: str, outlets: list) -> None:
 
     @task_group(group_id="vintage", default_args={"max_active_tis_per_dagrun": 1})
     def vintage(state: dict) -> None:
-        pipeline_graph("region", upstream=state, outlets=outlets)
+        published = pipeline_graph("region", upstream=state, outlets=outlets)
+        if review_required:
+            from landshift_airflow.review_gate import review_gate_graph
+
+            review_gate_graph(published, outlets=outlets)
 
     vintage.expand(state=find_pending_vintages())
 

@@ -154,6 +154,8 @@ class Region:
     namespace: str = ""
     # Scheduled runs republish vintages made with another model version than the alias's current one.
     republish_on_model_change: bool = True
+    # A human-in-the-loop task waits for the analyst before the reviewed product is published (docs/review.md).
+    review_required: bool = False
 
     def imagery_prefix(self, vintage: str) -> str:
         """Lake path of one vintage's imagery (``{vintage}`` filled in)."""
@@ -176,6 +178,8 @@ class Region:
                 source["code_map"] = {str(k): v for k, v in sorted(source["code_map"].items())}
         if not self.namespace:
             del raw["namespace"]
+        if not self.review_required:  # the default: region files and requests stay as they were
+            del raw["review_required"]
         return raw
 
     @classmethod
@@ -240,6 +244,7 @@ class _RegionModel(BaseModel):
     training_labels: list[_LabelSourceModel] = Field(default_factory=list)
     namespace: str = ""
     republish_on_model_change: StrictBool = True
+    review_required: StrictBool = False
     manual: bool = Field(default=False, exclude=True)
 
     @field_validator("schedule")
@@ -343,6 +348,7 @@ def _region_from_model(model: _RegionModel) -> Region:
         training_labels=tuple(_label_source(t) for t in model.training_labels),
         namespace=model.namespace,
         republish_on_model_change=model.republish_on_model_change,
+        review_required=model.review_required,
     )
 
 
