@@ -69,6 +69,12 @@ DEFAULTS = request_defaults()
         ),
         "seed": Param(DEFAULTS["seed"], type="integer", title="Random seed"),
         "augment": Param(DEFAULTS["augment"], type="boolean", title="Flip/rotate augmentation"),
+        "use_reviews": Param(
+            DEFAULTS["use_reviews"],
+            type="boolean",
+            title="Train on analysts' reviews",
+            description="Decisions under reviews/<region>/ as weighted labels (listed in the model card).",
+        ),
         "min_agreement": Param(
             DEFAULTS["min_agreement"],
             type="number",

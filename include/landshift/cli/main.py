@@ -89,13 +89,16 @@ def train_command(
     lake: LakeOption = "",
     label_years: Annotated[list[int] | None, typer.Option("--year", help="Label year to train on (repeat).")] = None,
     promote_alias: Annotated[str, typer.Option(help="Alias moved to the new version.")] = "production",
+    use_reviews: Annotated[
+        bool, typer.Option("--reviews/--no-reviews", help="Train on the analysts' review decisions (weighted).")
+    ] = True,
     as_json: JsonOption = False,
 ) -> None:
     """Train, evaluate and register a model for a region (the landshift_train DAG's stages, in process)."""
     from landshift.run.training import TrainingRequest, run_training
 
     root = lake_root(lake)
-    params: dict[str, Any] = {"region": region, "promote_alias": promote_alias}
+    params: dict[str, Any] = {"region": region, "promote_alias": promote_alias, "use_reviews": use_reviews}
     if label_years:
         params["label_years"] = label_years
     request = call(lambda: TrainingRequest.from_params(params, root))

@@ -107,8 +107,18 @@ def fit_projection(features: np.ndarray, settings: HeadSettings) -> tuple[np.nda
     return offset, projection
 
 
-def train_head(features: np.ndarray, labels: np.ndarray, seed: int = 42, settings: HeadSettings | None = None) -> Head:
-    """Fit a softmax head by full-batch Adam on projected, standardised features; deterministic."""
+def train_head(
+    features: np.ndarray,
+    labels: np.ndarray,
+    seed: int = 42,
+    settings: HeadSettings | None = None,
+    sample_weights: np.ndarray | None = None,
+) -> Head:
+    """Fit a softmax head by full-batch Adam on projected, standardised features; deterministic.
+
+    ``sample_weights`` (optional, one per row) multiply the class weights: analysts' review labels
+    count more than annotated ones. None trains exactly as without it.
+    """
     settings = settings or HeadSettings()
     codes = sorted(int(c) for c in np.unique(labels))
     if len(codes) < 2:
@@ -120,6 +130,10 @@ def train_head(features: np.ndarray, labels: np.ndarray, seed: int = 42, setting
     y = np.zeros((len(labels), len(codes)))
     y[np.arange(len(labels)), np.searchsorted(codes, labels)] = 1.0
     sample_weight = class_weights(labels, codes) if settings.class_weighting else np.ones(len(labels))
+    if sample_weights is not None:
+        if len(sample_weights) != len(labels):
+            raise InputError(f"{len(sample_weights)} sample weights for {len(labels)} training rows")
+        sample_weight = sample_weight * np.asarray(sample_weights, dtype=np.float64)
     rng = np.random.default_rng(seed)
     weights = rng.normal(0.0, 0.01, size=(x.shape[1], len(codes)))
     bias = np.zeros(len(codes))

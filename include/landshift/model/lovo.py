@@ -66,6 +66,28 @@ class Inputs:
 
 
 @dataclass(frozen=True)
+class ExtraLabels:
+    """Labelled rows from outside the training vintages' label rasters (analysts' answers), each
+    with its weight: :func:`fit_frozen` adds them to the final head's training rows (no choice is
+    validated on them). ``table`` holds col, row, variant (and position, for a fold's answers)."""
+
+    table: pd.DataFrame
+    features: np.ndarray
+    labels: np.ndarray
+    weights: np.ndarray
+
+    def __post_init__(self) -> None:
+        sizes = {len(self.table), len(self.features), len(self.labels), len(self.weights)}
+        if len(sizes) != 1:
+            raise InputError(f"extra labels: table, features, labels and weights differ in length {sorted(sizes)}")
+
+    @property
+    def tiles(self) -> int:
+        """Distinct tiles among the rows."""
+        return int((self.table["variant"] == 0).sum())
+
+
+@dataclass(frozen=True)
 class FrozenModel:
     """A head whose every choice is made: what a fold scores. ``choices`` records them."""
 
@@ -101,6 +123,38 @@ class Fold:
         table, features = vintages[test_year].originals()
         self._test_labels = table[list(LABEL_COLUMNS)].copy()
         self.inputs = Inputs(test_year, table[["col", "row"]].copy(), features)
+        every = vintages[test_year]
+        self._variants = (every.table[["col", "row", "variant"]].reset_index(drop=True), every.features)
+        self._answers: dict[int, int] = {}  # position -> the reference class revealed (0: none)
+
+    @property
+    def revealed(self) -> tuple[int, ...]:
+        """Positions (rows of ``inputs``) whose reference label has been revealed, in order."""
+        return tuple(self._answers)
+
+    def reveal(self, positions, weight: float) -> ExtraLabels:
+        """An analyst's answers for the test tiles at ``positions`` (rows of ``inputs``): their
+        reference class, as training rows (every augmentation variant) weighted ``weight``. The
+        tiles are recorded as revealed: :meth:`score` leaves them out from then on."""
+        positions = [int(p) for p in positions]
+        if any(not 0 <= p < len(self.inputs.tiles) for p in positions):
+            raise InputError(f"positions must lie in 0..{len(self.inputs.tiles) - 1}")
+        reference = self._test_labels["reference_class"].to_numpy()
+        for position in positions:
+            self._answers[position] = int(reference[position])
+        answered = {p: c for p, c in self._answers.items() if p in set(positions) and c > 0}
+        cells = self.inputs.tiles.iloc[list(answered)].assign(
+            position=np.array(list(answered), dtype=np.int64), label=np.array(list(answered.values()), dtype=np.int64)
+        )
+        variants, features = self._variants
+        rows = variants.reset_index().merge(cells, on=["col", "row"]).sort_values(["position", "variant"])
+        index = rows["index"].to_numpy(dtype=np.int64)
+        return ExtraLabels(
+            rows[["col", "row", "variant", "position"]].reset_index(drop=True),
+            features[index],
+            rows["label"].to_numpy(dtype=np.int64),
+            np.full(len(rows), float(weight)),
+        )
 
     def score(self, model: FrozenModel, legend: Legend) -> dict:
         """The test vintage's metrics for a frozen model trained without its labels."""
@@ -111,6 +165,7 @@ class Fold:
         predicted = model.predict(self.inputs)
         labels = self._test_labels
         labelled = (labels["reference_class"] > 0).to_numpy()
+        labelled[list(self._answers)] = False  # revealed tiles are never scored
         return vintage_scores(
             labels["reference_class"].to_numpy()[labelled],
             predicted["class"][labelled],
@@ -120,12 +175,22 @@ class Fold:
             legend,
         )
 
-    def change(self, model: FrozenModel, prior: Vintage, rule: tuple[float, float, float] = CHANGE_RULE) -> dict:
+    def change(
+        self,
+        model: FrozenModel,
+        prior: Vintage,
+        rule: tuple[float, float, float] = CHANGE_RULE,
+        reviewed: bool = False,
+    ) -> dict:
         """Change from ``prior``'s labels to this fold's test vintage, mapped by a frozen model
-        trained without the test vintage's labels; truth is where the two vintages' labels differ."""
+        trained without the test vintage's labels; truth is where the two vintages' labels differ.
+        ``reviewed``: the reviewed product's change, the revealed answers applied to the map (the
+        analyst's class, certain) as ``landshift review apply`` applies decisions."""
         if not isinstance(model, FrozenModel) or self.test_year in model.training_years:
             raise InputError("change is scored only for a FrozenModel trained without the later vintage")
         predicted = model.predict(self.inputs)
+        if reviewed:
+            predicted = _with_answers(predicted, {p: c for p, c in self._answers.items() if c > 0})
         before, _ = prior.originals()
         keys = ["col", "row"]
         after = pd.concat([self.inputs.tiles.reset_index(drop=True), self._test_labels.reset_index(drop=True)], axis=1)
@@ -186,9 +251,16 @@ def validation_groups(table: pd.DataFrame, split: SplitSettings, seed: int, grou
     return np.array([group_of[b] for b in blocks])
 
 
-def fit_frozen(training: dict[int, Vintage], spectral_count: int, protocol: Protocol = Protocol()) -> FrozenModel:
+def fit_frozen(
+    training: dict[int, Vintage],
+    spectral_count: int,
+    protocol: Protocol = Protocol(),
+    *,
+    extra: ExtraLabels | None = None,
+) -> FrozenModel:
     """Choose l2 and the water rule by blocked validation inside ``training``, then train the head
-    on all of it, calibrate its temperature on the validation predictions and freeze it."""
+    on all of it (and on the weighted ``extra`` rows, when given), calibrate its temperature on the
+    validation predictions and freeze it."""
     if spectral_count < 1:
         raise InputError("the LOVO protocol needs the spectral features (the measured water share)")
     table, features = labelled_rows(training, protocol.min_agreement)
@@ -221,7 +293,8 @@ def fit_frozen(training: dict[int, Vintage], spectral_count: int, protocol: Prot
     (l2, threshold), _ = ranked[0]
     settings = replace(protocol.settings, l2=l2)
     temperature = fit_temperature(np.concatenate(held_out_logits[l2][0]), np.concatenate(held_out_logits[l2][1]))
-    head = with_temperature(train_head(features, labels, protocol.seed, settings), temperature)
+    rows, targets, row_weights = _with_extra(features, labels, extra)
+    head = with_temperature(train_head(rows, targets, protocol.seed, settings, row_weights), temperature)
     choices = {
         "l2": l2,
         "water_rule_threshold": threshold,
@@ -231,7 +304,33 @@ def fit_frozen(training: dict[int, Vintage], spectral_count: int, protocol: Prot
         },
         "training_tiles": validated,
     }
+    if extra is not None:
+        choices["extra_labels"] = {"tiles": extra.tiles, "rows": len(extra.labels)}
     return FrozenModel(_with_rule(head, water_column, threshold), water_column, choices, tuple(sorted(training)))
+
+
+def _with_extra(
+    features: np.ndarray, labels: np.ndarray, extra: ExtraLabels | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """The final head's rows: the labelled rows, then ``extra``'s with their weights (None: unweighted)."""
+    if extra is None or not len(extra.labels):
+        return features, labels, None
+    return (
+        np.concatenate([features, extra.features.astype(features.dtype)]),
+        np.concatenate([labels, extra.labels.astype(labels.dtype)]),
+        np.concatenate([np.ones(len(labels)), extra.weights]),
+    )
+
+
+def _with_answers(predicted: dict[str, np.ndarray], answers: dict[int, int]) -> dict[str, np.ndarray]:
+    """``predicted`` with the analyst's class (probability 1) at the answered positions."""
+    if not answers:
+        return predicted
+    positions, classes = list(answers), list(answers.values())
+    result = {key: value.copy() for key, value in predicted.items()}
+    result["class"][positions] = classes
+    result["probability"][positions] = 1.0
+    return result
 
 
 def _with_rule(head: Head, water_column: int, threshold: float | None) -> Head:

@@ -136,6 +136,7 @@ def model_card(name: str, version: str, spec: ModelSpec, legend: Legend, metrics
             "",
             f"- Classes: {', '.join(f'{c.code} {c.name}' for c in legend.classes)}",
             f"- Training data: region {training.get('region')}, label years {training.get('label_years')}",
+            *review_card_lines(training.get("review_labels")),
             f"- Cross-year accuracy, mean of both directions: {mean.get('accuracy')} (water F1 "
             f"{mean.get('water_f1')}, herbaceous F1 {mean.get('herbaceous_f1')}); {directions}",
             f"- Change vs the first year's labels (bitemporal, at the default rule): precision "
@@ -148,6 +149,17 @@ def model_card(name: str, version: str, spec: ModelSpec, legend: Legend, metrics
             "",
         ]
     )
+
+
+def review_card_lines(source: dict | None) -> list[str]:
+    """The model card's line on analysts' review labels (none when the head was not trained on any)."""
+    if not source:
+        return []
+    vintages = ", ".join(f"{vintage} ({tiles})" for vintage, tiles in source.get("vintages", {}).items())
+    return [
+        f"- Review labels: {source.get('tiles')} tile(s) decided by analysts (vintages {vintages}; "
+        f"decisions {source.get('decisions')}), weight {source.get('weight')} against 1.0 for annotated labels"
+    ]
 
 
 def register_version(

@@ -78,6 +78,7 @@ class TrainingRequest:
     labels_uri: str = ""
     split_block_tiles: int = 4
     validation_share: float = 0.25
+    use_reviews: bool = True
 
     def __post_init__(self) -> None:
         from landshift.model.heads import SplitSettings
@@ -98,8 +99,14 @@ class TrainingRequest:
         SplitSettings(self.split_block_tiles, self.validation_share)  # validates
 
     def to_dict(self) -> dict[str, Any]:
-        """A small JSON-able dict (the region by id); :meth:`from_dict` rebuilds the request."""
-        return {**asdict(self), "region": self.region.id, "label_years": list(self.label_years)}
+        """A small JSON-able dict (the region by id); :meth:`from_dict` rebuilds the request.
+
+        ``use_reviews`` is written only when off: at its default the dict (so the run's key, work
+        folder and registered ``training.json``) is what it was before the field existed."""
+        raw = {**asdict(self), "region": self.region.id, "label_years": list(self.label_years)}
+        if self.use_reviews:
+            del raw["use_reviews"]
+        return raw
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> TrainingRequest:
@@ -212,19 +219,85 @@ def prepare(request: TrainingRequest, _previous: dict | None = None) -> dict:
         frames.append(tiles)
         log.info("Training tiles %s %d: %d labelled", request.region.id, source.year, len(tiles))
     tiles = pd.concat(frames, ignore_index=True)
+    reviews = review_label_rows(request, lake)
+    tiles, reviews, added = with_reviewed_tiles(request, lake, tiles, reviews)
     tiles_uri, spec_uri = f"{request.work}/tiles.parquet", f"{request.work}/spec.json"
     write_table(lake, tiles_uri, tiles)
     write_json(lake, spec_uri, spec.to_dict())
-    return {
+    prepared = {
         "lake_root": request.lake_root,
         "tiles_uri": tiles_uri,
         "spec_uri": spec_uri,
-        "features_uri": f"{request.work}/features",
+        "features_uri": f"{request.work}/features{reviewed_features_suffix(added)}",
         "crs": request.region.crs,
         "tile_size_m": request.region.tile_size_m,
         "tiles": len(tiles),
         "augment": request.augment,
     }
+    if len(reviews):
+        prepared["review_labels_uri"] = f"{request.work}/review-labels.parquet"
+        write_table(lake, prepared["review_labels_uri"], reviews)
+    return prepared
+
+
+def review_label_rows(request: TrainingRequest, lake: Lake) -> pd.DataFrame:
+    """The analysts' decisions of the region as weighted label rows (none when ``use_reviews`` is off)."""
+    from landshift.review.labels import REVIEW_LABEL_COLUMNS, review_labels
+
+    if not request.use_reviews:
+        import pandas as pd
+
+        return pd.DataFrame(columns=REVIEW_LABEL_COLUMNS)
+    return review_labels(lake, request.region.id)
+
+
+def with_reviewed_tiles(
+    request: TrainingRequest, lake: Lake, tiles: pd.DataFrame, reviews: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(tiles, reviews, added): the planned tiles plus the reviewed tiles of vintages without label
+    rasters (planned from that vintage's imagery, no prior label), the review rows that have a
+    tile to train on, and the tiles added. Reviews of tiles no imagery covers are left out (logged)."""
+    import pandas as pd
+
+    from landshift.imagery.planning import discover_scenes, plan_tiles
+
+    if reviews.empty:
+        return tiles, reviews, tiles.iloc[0:0]
+    frames, chunk_base = [], int(tiles["chunk"].max()) + 1
+    for vintage in sorted(set(reviews["vintage"]) - {str(y) for y in request.label_years}):
+        wanted = set(reviews.loc[reviews["vintage"] == vintage, "tile_id"])
+        try:
+            imagery = resolve_path(request.lake_root, request.region.imagery_prefix(vintage))
+            plan = plan_tiles(lake, discover_scenes(lake, imagery), request.grid, None)
+        except NotFoundError as exc:
+            log.warning("Review labels of %s %s left out: %s", request.region.id, vintage, exc)
+            continue
+        cut = plan.tiles[plan.tiles["tile_id"].isin(wanted)]
+        if cut.empty:
+            continue
+        cut = cut.assign(
+            prior_class=0, prior_agreement=0.0, prior_water_share=float("nan"), year=int(vintage), chunk=cut["chunk"]
+        )
+        cut = cut.assign(chunk=cut["chunk"].rank(method="dense").astype(int) - 1 + chunk_base)
+        chunk_base = int(cut["chunk"].max()) + 1
+        frames.append(cut[tiles.columns])
+    added = pd.concat(frames, ignore_index=True) if frames else tiles.iloc[0:0]
+    tiles = pd.concat([tiles, added], ignore_index=True) if frames else tiles
+    planned = set(zip(tiles["year"].astype(str), tiles["tile_id"], strict=True))
+    covered = [(v, t) in planned for v, t in zip(reviews["vintage"], reviews["tile_id"], strict=True)]
+    if not all(covered):
+        log.warning("Review labels of %s: %d tile(s) without imagery left out", request.region.id, covered.count(False))
+    log.info("Review labels of %s: %d tile(s), %d added to the embeddings", request.region.id, sum(covered), len(added))
+    return tiles, reviews[covered].reset_index(drop=True), added
+
+
+def reviewed_features_suffix(added: pd.DataFrame) -> str:
+    """'' without added tiles (today's features folder), else a digest of the added tiles: the
+    request's work folder caches one features table per set of reviewed tiles."""
+    if added.empty:
+        return ""
+    names = sorted(f"{year}/{tile}" for year, tile in zip(added["year"], added["tile_id"], strict=True))
+    return "-reviews-" + hashlib.sha256("\n".join(names).encode()).hexdigest()[:12]
 
 
 def feature_job_args(request: TrainingRequest, prepared: dict) -> list[str]:
@@ -308,6 +381,12 @@ def evaluate_and_fit_run(request: TrainingRequest, prepared: dict):
 
     lake = open_lake(request.lake_root)
     table, features = feature_matrix(lake, prepared)
+    # The honest evaluation stays on the annotated labels of the label years; the head trains on the
+    # annotated rows with the reviewed tiles' labels replaced by the analysts' (weighted).
+    annotated, annotated_features, extra, review_source = split_reviewed(table, features, review_table(lake, prepared))
+    if extra is not None:
+        label_years = table["year"].isin(request.label_years).to_numpy()
+        table, features = table[label_years].reset_index(drop=True), features[label_years]
     spec = ModelSpec.from_dict(read_json(lake, prepared["spec_uri"]))
     settings = HeadSettings(spectral_count=spec.spectral_count)
     split = SplitSettings(request.split_block_tiles, request.validation_share)
@@ -320,16 +399,78 @@ def evaluate_and_fit_run(request: TrainingRequest, prepared: dict):
         settings=settings,
         split=split,
     )
+    if review_source:
+        metrics["review_labels"] = review_source
     if not spec.spectral_count:
+        if extra is not None:
+            head = head_with_reviews(head, annotated, annotated_features, extra, request, settings, metrics)
+            legend = DEFAULT_LEGEND.subset(head.class_codes)
         return head, legend, metrics
     # The registered head is fitted as every leave-one-vintage-out fold fits its own (make
     # evaluate): l2, the water rule and the temperature chosen by blocked validation, on all years.
     from landshift.model.lovo import Protocol, by_year, fit_frozen
 
     protocol = Protocol(settings=settings, split=split, min_agreement=request.min_agreement, seed=request.seed)
-    frozen = fit_frozen(by_year(table, features), spec.spectral_count, protocol)
+    frozen = fit_frozen(by_year(annotated, annotated_features), spec.spectral_count, protocol, extra=extra)
     metrics["production_choices"] = frozen.choices
     return frozen.head, DEFAULT_LEGEND.subset(frozen.head.class_codes), metrics
+
+
+def review_table(lake: Lake, prepared: dict) -> pd.DataFrame | None:
+    """The review label rows ``prepare`` kept for this run, or None."""
+    from landshift.lake.base import read_table
+
+    uri = prepared.get("review_labels_uri")
+    return read_table(lake, uri) if uri else None
+
+
+def split_reviewed(table: pd.DataFrame, features: np.ndarray, reviews: pd.DataFrame | None):
+    """(table, features, extra, source): the annotated rows minus the reviewed tiles (whose label
+    raster the analyst overrules), and the reviewed tiles' rows (every augmentation variant) as
+    weighted :class:`~landshift.model.lovo.ExtraLabels` labelled with the analyst's class; ``source``
+    describes them for the model card ({} and None without reviews)."""
+    import numpy as np
+
+    from landshift.model.lovo import ExtraLabels
+
+    if reviews is None or reviews.empty:
+        return table, features, None, {}
+    keys = ["year", "col", "row"]
+    labels = reviews.assign(year=reviews["vintage"].astype(int))[[*keys, "label_class", "weight", "decision"]]
+    joined = table[keys].merge(labels, on=keys, how="left")
+    reviewed = joined["label_class"].notna().to_numpy()
+    rows = table[reviewed].reset_index(drop=True)
+    extra = ExtraLabels(
+        rows[["year", "col", "row", "variant"]].assign(reviewed_label=joined["label_class"][reviewed].to_numpy()),
+        features[reviewed],
+        joined["label_class"][reviewed].to_numpy(dtype=np.int64),
+        joined["weight"][reviewed].to_numpy(dtype=np.float64),
+    )
+    used = labels.merge(rows[keys].drop_duplicates(), on=keys)
+    source = {
+        "source": "analyst reviews (reviews/<region>/<vintage>/)",
+        "tiles": len(used),
+        "rows": len(extra.labels),
+        "vintages": {str(v): int(n) for v, n in used["year"].value_counts().sort_index().items()},
+        "decisions": {str(d): int(n) for d, n in used["decision"].value_counts().sort_index().items()},
+        "weight": sorted({float(w) for w in used["weight"]}),
+    }
+    return table[~reviewed].reset_index(drop=True), features[~reviewed], extra, source
+
+
+def head_with_reviews(head, table, features, extra, request: TrainingRequest, settings, metrics: dict):
+    """Without spectral features the head is ``evaluate_and_fit``'s: refit it on its rows plus the
+    weighted review rows, at the same temperature."""
+    import numpy as np
+
+    from landshift.model.heads import train_head, with_temperature
+
+    keep = (table["prior_agreement"] >= request.min_agreement).to_numpy() & (table["prior_class"] > 0).to_numpy()
+    rows = np.concatenate([features[keep], extra.features.astype(features.dtype)])
+    labels = np.concatenate([table["prior_class"].to_numpy()[keep], extra.labels])
+    weights = np.concatenate([np.ones(int(keep.sum())), extra.weights])
+    temperature = metrics["calibration"]["temperature"]
+    return with_temperature(train_head(rows, labels, request.seed, settings, weights), temperature)
 
 
 def train_and_register(request: TrainingRequest, prepared: dict) -> dict:
@@ -352,6 +493,8 @@ def train_and_register(request: TrainingRequest, prepared: dict) -> dict:
         "augment": request.augment,
         "min_agreement": request.min_agreement,
     }
+    if metrics.get("review_labels"):
+        training["review_labels"] = metrics["review_labels"]
     version = register_version(lake, request.model_name, spec, head, legend, metrics, training)
     if request.promote_alias:
         set_alias(lake, request.model_name, request.promote_alias, version.version)
