@@ -90,7 +90,35 @@ def lever_result(lever: Lever, lake_root: str, shared_data: str, gain: bool) -> 
     }
     if gain:
         row["vintage_gain"] = vintage_gain(vintages, DEFAULT_LEGEND, spec.spectral_count, protocol)
+        row["review_simulation"] = review_simulation(vintages, spec.spectral_count, protocol)
     return row
+
+
+def review_simulation(vintages: dict, spectral_count: int, protocol) -> dict:
+    """The simulated analyst (issue 24) on the default lever's folds: ``landshift.model.review_simulation``."""
+    from landshift.core.legend import DEFAULT_LEGEND
+    from landshift.model.review_simulation import simulate_review
+
+    started = time.perf_counter()
+    result = simulate_review(vintages, DEFAULT_LEGEND, spectral_count, protocol)
+    return {**result, "seconds": round(time.perf_counter() - started, 1)}
+
+
+def review_simulation_lines(simulation: dict) -> list[str]:
+    """The simulated analyst as a person reads it: accuracy on unreviewed tiles per N, queue vs random."""
+    lines = []
+    for fold in simulation["folds"]:
+        queue = " ".join(f"{p['reviewed']}:{p['accuracy']:.3f}" for p in fold["queue"])
+        random = " ".join(f"{p['reviewed']}:{p['accuracy']:.3f}" for p in fold["random"])
+        lines.append(f"analyst {fold['test_year']}: queue {queue} | random {random}")
+    gain = simulation["worst_fold_gain"]
+    lines.append(
+        f"analyst worst fold {simulation['worst_fold']}: +{gain.get('queue')} at {gain['reviewed']} answers "
+        f"(random +{gain.get('random')}; from refitting {gain.get('queue_from_refitting')}); goal +{gain.get('goal')}"
+    )
+    precision = " ".join(f"{p['reviewed']}:{p['precision']}" for p in simulation["reviewed_change_precision"])
+    lines.append(f"reviewed change precision (pooled forward pairs) by answers: {precision}")
+    return lines
 
 
 def summary_row(row: dict) -> str:
@@ -136,6 +164,12 @@ def write_results(path: Path, rows: list[dict]) -> None:
         "goals": goal_gaps(rows[0]),
         "levers": rows,
     }
+    simulation = rows[0].get("review_simulation")
+    if simulation:
+        document["review_simulation"] = {
+            key: simulation[key]
+            for key in ("worst_fold", "worst_fold_gain", "queue_beats_random", "reviewed_change_precision")
+        }
     path.write_text(json.dumps(document, indent=2) + "\n")
 
 
@@ -172,4 +206,6 @@ def summary_text(document: dict) -> str:
         )
     lines += [f"change {p['from']}->{p['to']}: P {p['precision']} R {p['recall']}" for p in default["change"]]
     lines.append(f"goals (short by): { {name: gap['short_by'] for name, gap in document['goals'].items()} }")
+    if default.get("review_simulation"):
+        lines += review_simulation_lines(default["review_simulation"])
     return "\n".join(lines)
