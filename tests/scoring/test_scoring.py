@@ -27,6 +27,12 @@ def test_large_plans_get_tasks_of_about_tiles_per_task():
     assert {len(g) for g in groups} == {1024}
 
 
+def test_the_task_count_is_a_multiple_of_the_cores():
+    # 3,000 tiles on 2 cores: 3 tasks of ~1,000 would leave one core idle while the third runs.
+    groups = task_groups(plan([256] * 11 + [184]), min_tasks=2, tiles_per_task=1024)
+    assert [len(g) for g in groups] == [768, 768, 768, 696]
+
+
 def test_never_more_tasks_than_chunks_and_every_tile_once_in_order():
     tiles = plan([300, 5, 120])
     groups = task_groups(tiles, min_tasks=16, tiles_per_task=10)

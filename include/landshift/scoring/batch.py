@@ -467,17 +467,20 @@ def profile_task(config: ScoringConfig, tiles: pd.DataFrame) -> dict[str, float]
 # Tiles per Spark task. Each task costs about 0.1 s of scheduling and Python-worker hand-off
 # whatever its size (1,848 0.6 m tiles on local[2]: 8 tasks of 231 tiles 2.0 s, 2 tasks of 924
 # tiles 1.0 s), so the job merges the plan's consecutive chunks into tasks of about this many
-# tiles, and never into fewer tasks than the cluster has cores.
+# tiles, and never into fewer tasks than the cluster has cores. The task count is a multiple of
+# the cores, so the last wave of tasks keeps every core busy (3,000 tiles on 2 cores: 4 tasks of
+# 750, not 3 of 1,000 of which the third runs alone).
 TILES_PER_TASK = 1024
 
 
 def task_groups(tiles: pd.DataFrame, min_tasks: int, tiles_per_task: int = TILES_PER_TASK) -> list[pd.DataFrame]:
-    """The tiles cut into tasks of whole, consecutive chunks, about ``tiles_per_task`` each,
-    at least ``min_tasks`` of them where there are that many chunks."""
+    """The tiles cut into tasks of whole, consecutive chunks, about ``tiles_per_task`` each, a
+    multiple of ``min_tasks`` (the cores) of them where there are that many chunks."""
     if tiles.empty:
         return []
     sizes = tiles.groupby("chunk", sort=True).size()
-    tasks = max(1, min_tasks, -(-len(tiles) // max(1, tiles_per_task)))
+    waves = -(-len(tiles) // max(1, tiles_per_task * max(1, min_tasks)))
+    tasks = max(1, min_tasks) * max(1, waves)
     if tasks >= len(sizes):  # a task per chunk
         task_of_chunk = np.arange(len(sizes))
     else:  # each chunk to the task its middle tile falls in
