@@ -98,7 +98,22 @@ def cached_model(
         spec, head = version.spec, version.head
     with local_copy(lake, spec.weights_uri) as weights_path:
         featurizer = Featurizer(spec, weights_path, precision=precision, xla=xla)
+    freeze_worker_heap()
     return LoadedModel(spec, head, featurizer)
+
+
+def freeze_worker_heap() -> None:
+    """In a Spark Python worker, move the objects alive now (TensorFlow, the model: about 390,000)
+    out of the cyclic garbage collector's reach. A reused worker runs ``gc.collect()`` after every
+    task, which scanned them all: 100-330 ms per task, more than a 750-tile feed-only task's reads.
+    New objects are collected as before; elsewhere (the driver, in-process runs) nothing changes."""
+    import gc
+
+    from pyspark import TaskContext
+
+    if TaskContext.get() is not None:
+        gc.collect()  # free what is garbage already, then freeze the rest
+        gc.freeze()
 
 
 def configure_worker_devices() -> list[str]:
