@@ -121,3 +121,30 @@ def test_lovo_reports_every_fold_and_every_ordered_pair(vintages):
     assert result["mean"]["folds"] == 3 and result["mean"]["worst_accuracy"] <= result["mean"]["accuracy"]
     assert set(result["mean"]["per_class_f1"]) == {"11", "71", "82"}
     assert all(0 <= pair["precision"] <= 1 and pair["true_changes"] > 0 for pair in result["change"])
+
+
+def _imbalanced_vintage(year: int, seed: int) -> Vintage:
+    """Crop on 90 % of the tiles, grassland on 10 %, their embeddings overlapping (half a spread apart)."""
+    base = _vintage(year, seed)
+    rng = np.random.default_rng(seed + 100)
+    classes = np.where(rng.random(len(base.table)) < 0.1, 71, 82)
+    features = base.features.copy()
+    features[:, :6] = rng.normal(0, 1, (len(classes), 6)) + (classes == 71)[:, None] * 0.5
+    features[:, 6:] = [0.05, 0.05, 0.05, -0.45]
+    table = base.table.assign(prior_class=classes, reference_class=classes, prior_water_share=0.05)
+    return Vintage(year, table, features)
+
+
+def test_class_weighting_is_chosen_by_blocked_validation_not_assumed():
+    training = {2009: _imbalanced_vintage(2009, 4), 2012: _imbalanced_vintage(2012, 5)}
+    model = fit_frozen(training, spectral_count=4)
+    keys = model.choices["validation_accuracy"]
+    assert {k.split("|")[1] for k in keys} == {"class_weighting=False", "class_weighting=True"}
+    # Balancing a rare, overlapping class over-calls it: validation picks the unweighted head, which
+    # calls far fewer grassland tiles than the balanced one on the same inputs.
+    assert model.choices["class_weighting"] is False
+    weighted = fit_frozen(training, spectral_count=4, protocol=Protocol(class_weighting_candidates=(True,)))
+    assert weighted.choices["class_weighting"] is True
+    inputs = training[2012].features
+    called = {name: int((m.head.predict(inputs) == 71).sum()) for name, m in (("plain", model), ("weighted", weighted))}
+    assert called["plain"] < called["weighted"] / 2, called

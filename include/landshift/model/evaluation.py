@@ -7,6 +7,7 @@ import itertools
 import numpy as np
 
 from landshift.core.legend import RECIPE_GROUPS, Legend
+from landshift.model.spec import WATER_CODE
 
 
 def confusion(truth: np.ndarray, predicted: np.ndarray, codes: list[int]) -> np.ndarray:
@@ -197,6 +198,9 @@ def vintage_scores(
     }
     confident = np.isin(confidence, CONFIDENT_LEVELS)
     error = np.abs(np.asarray(water_predicted, dtype=np.float64) - np.asarray(water_truth, dtype=np.float64))
+    # The 5 m label rasters mark every pixel of a water-class tile as water (the tile's class), so
+    # on those tiles the error measures the label's construction; on land tiles, ponds pixel by pixel.
+    water_tiles = np.asarray(truth) == WATER_CODE
     return {
         **report,
         "water_f1": report["per_class"].get("11", {}).get("f1", 0.0),
@@ -204,8 +208,15 @@ def vintage_scores(
         "confident_accuracy": _share(correct[confident]),
         "confident_tiles": int(confident.sum()),
         "accuracy_by_confidence": by_confidence,
-        "water_share_mae": round(float(error.mean()), 4) if len(error) else 0.0,
+        "water_share_mae": _mean(error),
+        "water_share_mae_land_tiles": _mean(error[~water_tiles]),
+        "water_share_mae_water_tiles": _mean(error[water_tiles]),
     }
+
+
+def _mean(values: np.ndarray) -> float:
+    """Mean of ``values``, 0 when empty, rounded."""
+    return round(float(values.mean()), 4) if len(values) else 0.0
 
 
 def _share(flags: np.ndarray) -> float:
@@ -213,7 +224,16 @@ def _share(flags: np.ndarray) -> float:
     return round(float(flags.mean()), 4) if len(flags) else 0.0
 
 
-FOLD_FIGURES = ("accuracy", "kappa", "water_f1", "herbaceous_f1", "confident_accuracy", "water_share_mae")
+FOLD_FIGURES = (
+    "accuracy",
+    "kappa",
+    "water_f1",
+    "herbaceous_f1",
+    "confident_accuracy",
+    "water_share_mae",
+    "water_share_mae_land_tiles",
+    "water_share_mae_water_tiles",
+)
 
 
 def mean_of_folds(folds: list[dict]) -> dict:

@@ -74,6 +74,7 @@ def answered_point(
     narrowed = replace(
         protocol,
         l2_candidates=(base.choices["l2"],),
+        class_weighting_candidates=(base.choices["class_weighting"],),
         water_rule_thresholds=(base.choices["water_rule_threshold"],),
     )
     model = fit_frozen(fold.training, spectral_count, narrowed, extra=answers) if len(positions) else base

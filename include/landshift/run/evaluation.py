@@ -35,6 +35,11 @@ class Lever:
 # The default first, then one change at a time (kept or dropped: docs/model.md).
 LEVERS = [
     Lever("default", note="64 px, scene-percentile normalisation, NDWI floor 0.15, water rule searched"),
+    Lever(
+        "class-weighted",
+        protocol={"class_weighting_candidates": (True,)},
+        note="class-balanced weights (the round-2 head): over-calls grassland",
+    ),
     Lever("no-water-rule", protocol={"water_rule_thresholds": (None,)}, note="the head decides water"),
     Lever("no-water-floor", request={"spec_overrides": {"water_floor": -1.0}}, note="raw per-scene Otsu threshold"),
     Lever("no-normalisation", request={"spec_overrides": {"normalization": "none"}}, note="no per-scene stretch"),
@@ -202,7 +207,8 @@ def summary_text(document: dict) -> str:
         choices = fold["choices"]
         lines.append(
             f"fold {fold['test_year']}: accuracy {fold['accuracy']} water F1 {fold['water_f1']} "
-            f"l2 {choices['l2']} water rule {choices['water_rule_threshold']}"
+            f"l2 {choices['l2']} class weighting {choices.get('class_weighting')} "
+            f"water rule {choices['water_rule_threshold']}"
         )
     lines += [f"change {p['from']}->{p['to']}: P {p['precision']} R {p['recall']}" for p in default["change"]]
     lines.append(f"goals (short by): { {name: gap['short_by'] for name, gap in document['goals'].items()} }")
