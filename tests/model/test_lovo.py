@@ -148,3 +148,21 @@ def test_class_weighting_is_chosen_by_blocked_validation_not_assumed():
     inputs = training[2012].features
     called = {name: int((m.head.predict(inputs) == 71).sum()) for name, m in (("plain", model), ("weighted", weighted))}
     assert called["plain"] < called["weighted"] / 2, called
+
+
+def test_low_confidence_labels_can_be_weighted_down_and_the_choice_is_recorded(vintages):
+    def mislabelled_when_unsure(vintage: Vintage) -> Vintage:
+        unsure = (vintage.table["confidence"] == "low").to_numpy()
+        wrong = np.where(vintage.table["prior_class"] == 82, 71, 82)
+        return Vintage(
+            vintage.year,
+            vintage.table.assign(prior_class=np.where(unsure, wrong, vintage.table["prior_class"])),
+            vintage.features,
+        )
+
+    fold = Fold(vintages, 2014)
+    noisy = {year: mislabelled_when_unsure(v) for year, v in fold.training.items()}
+    kept = fit_frozen(noisy, spectral_count=4)
+    dropped = fit_frozen(noisy, spectral_count=4, protocol=Protocol(low_confidence_weights=(0.0,)))
+    assert (kept.choices["low_confidence_weight"], dropped.choices["low_confidence_weight"]) == (1.0, 0.0)
+    assert fold.score(dropped, DEFAULT_LEGEND)["accuracy"] > fold.score(kept, DEFAULT_LEGEND)["accuracy"] + 0.05

@@ -41,6 +41,10 @@ L2_CANDIDATES = (1e-2, 1e-1)
 # Class-balanced sample weights or none: balancing lifts a rare class's recall but over-calls it
 # on a vintage whose class mix differs (nd-pothole 2009: 57 crop tiles called grassland).
 CLASS_WEIGHTING_CANDIDATES = (False, True)
+# Weight of training labels their annotator marked low confidence (where the labels carry one):
+# crop or grassland is the weakest call, and two annotators split on it. Searched (1.0, 0.3, 0.0)
+# inside the training vintages it picks erratically (docs/model.md), so the default keeps them all.
+LOW_CONFIDENCE_WEIGHTS = (1.0,)
 VALIDATION_GROUPS = 4  # the training vintages' spatial blocks are cut into this many validation groups
 
 
@@ -233,6 +237,8 @@ class Protocol:
     water_rule_thresholds: tuple[float | None, ...] = WATER_RULE_THRESHOLDS
     l2_candidates: tuple[float, ...] = L2_CANDIDATES
     class_weighting_candidates: tuple[bool, ...] = CLASS_WEIGHTING_CANDIDATES
+    low_confidence_weights: tuple[float, ...] = LOW_CONFIDENCE_WEIGHTS
+    judge_on_trusted_labels: bool = False
 
 
 def labelled_rows(vintages: dict[int, Vintage], min_agreement: float) -> tuple[pd.DataFrame, np.ndarray]:
@@ -255,6 +261,51 @@ def validation_groups(table: pd.DataFrame, split: SplitSettings, seed: int, grou
     return np.array([group_of[b] for b in blocks])
 
 
+@dataclass(frozen=True)
+class HeadChoice:
+    """One candidate of the blocked-validation search (the water rule is searched per head)."""
+
+    l2: float
+    class_weighting: bool
+    low_confidence_weight: float
+
+    def key(self, threshold: float | None) -> str:
+        """The candidate and a water-rule threshold as a readable key."""
+        return (
+            f"l2={self.l2}|class_weighting={self.class_weighting}|"
+            f"low_confidence_weight={self.low_confidence_weight}|water_rule={threshold}"
+        )
+
+
+def head_choices(protocol: Protocol, has_confidence: bool) -> list[HeadChoice]:
+    """Every candidate, in tie-break order (smaller l2, unweighted classes, low labels kept first)."""
+    low_weights = protocol.low_confidence_weights if has_confidence else (1.0,)
+    return [
+        HeadChoice(l2, weighted, low)
+        for l2, weighted, low in itertools.product(
+            sorted(protocol.l2_candidates),
+            sorted(protocol.class_weighting_candidates),
+            sorted(low_weights, reverse=True),
+        )
+    ]
+
+
+def trusted_labels(table: pd.DataFrame) -> np.ndarray:
+    """Rows whose label may judge a choice: all, or those not marked low confidence where the
+    labels carry a confidence (a noisy label would reward fitting its noise)."""
+    if "confidence" not in table.columns:
+        return np.ones(len(table), dtype=bool)
+    return table["confidence"].astype(str).to_numpy() != "low"
+
+
+def confidence_weights(table: pd.DataFrame, low_weight: float) -> np.ndarray | None:
+    """Per-row weight: ``low_weight`` for labels their annotator marked low confidence, else 1
+    (None when the labels carry no confidence or nothing is down-weighted)."""
+    if "confidence" not in table.columns or low_weight == 1.0:
+        return None
+    return np.where(table["confidence"].astype(str).to_numpy() == "low", low_weight, 1.0)
+
+
 def fit_frozen(
     training: dict[int, Vintage],
     spectral_count: int,
@@ -262,9 +313,9 @@ def fit_frozen(
     *,
     extra: ExtraLabels | None = None,
 ) -> FrozenModel:
-    """Choose l2 and the water rule by blocked validation inside ``training``, then train the head
-    on all of it (and on the weighted ``extra`` rows, when given), calibrate its temperature on the
-    validation predictions and freeze it."""
+    """Choose the head's candidate and the water rule by blocked validation inside ``training``,
+    then train the head on all of it (and on the weighted ``extra`` rows, when given), calibrate
+    its temperature on the validation predictions and freeze it."""
     if spectral_count < 1:
         raise InputError("the LOVO protocol needs the spectral features (the measured water share)")
     table, features = labelled_rows(training, protocol.min_agreement)
@@ -272,45 +323,52 @@ def fit_frozen(
     labels = table["prior_class"].to_numpy()
     groups = validation_groups(table, protocol.split, protocol.seed, VALIDATION_GROUPS)
     original = (table["variant"] == 0).to_numpy()
-    scores: dict[tuple, list[float]] = {}
-    held_out_logits: dict[tuple, tuple[list, list]] = {}
-    for l2, weighted in itertools.product(protocol.l2_candidates, protocol.class_weighting_candidates):
-        settings = replace(protocol.settings, l2=l2, class_weighting=weighted)
+    judged = trusted_labels(table) if protocol.judge_on_trusted_labels else np.ones(len(table), dtype=bool)
+    candidates = head_choices(protocol, "confidence" in table.columns)
+    scores: dict[tuple[HeadChoice, float | None], float] = {}
+    held_out_logits: dict[HeadChoice, tuple[list, list]] = {}
+    for candidate in candidates:
+        settings = replace(protocol.settings, l2=candidate.l2, class_weighting=candidate.class_weighting)
+        weights = confidence_weights(table, candidate.low_confidence_weight)
         collected_logits, collected_truth = [], []
         for group in range(VALIDATION_GROUPS):
             # Validation heads train on the un-augmented rows (8x cheaper); the final head on all.
             fit, check = (groups != group) & original, (groups == group) & original
             if not check.any() or len(np.unique(labels[fit])) < 2:
                 continue
-            head = train_head(features[fit], labels[fit], protocol.seed, settings)
+            head = train_head(
+                features[fit], labels[fit], protocol.seed, settings, None if weights is None else weights[fit]
+            )
             known = np.isin(labels[check], head.class_codes)
             collected_logits.append(logits(head, features[check][known]))
             collected_truth.append(np.searchsorted(head.class_codes, labels[check][known]))
             for threshold in protocol.water_rule_thresholds:
                 predicted = _with_rule(head, water_column, threshold).predict(features[check])
-                scores.setdefault((l2, weighted, threshold), []).append(float((predicted == labels[check]).sum()))
-        held_out_logits[(l2, weighted)] = (collected_logits, collected_truth)
+                key = (candidate, threshold)
+                right = (predicted == labels[check]) & judged[check]
+                scores[key] = scores.get(key, 0.0) + float(right.sum())
+        held_out_logits[candidate] = (collected_logits, collected_truth)
     if not scores:
         raise InputError("blocked validation found no group to validate on")
-    validated = int(original.sum())
-    # Best validation accuracy; ties go to the smaller l2, no class weighting, then the lower threshold.
-    ranked = sorted(
-        scores.items(), key=lambda kv: (-sum(kv[1]), kv[0][0], kv[0][1], -1 if kv[0][2] is None else kv[0][2])
-    )
-    (l2, weighted, threshold), _ = ranked[0]
-    settings = replace(protocol.settings, l2=l2, class_weighting=weighted)
-    held_out = held_out_logits[(l2, weighted)]
+    validated = int((original & judged).sum())
+    # Best validation accuracy; ties go to the earlier candidate, then the lower threshold.
+    order = {candidate: rank for rank, candidate in enumerate(candidates)}
+    chosen, threshold = min(scores, key=lambda key: (-scores[key], order[key[0]], -1 if key[1] is None else key[1]))
+    settings = replace(protocol.settings, l2=chosen.l2, class_weighting=chosen.class_weighting)
+    held_out = held_out_logits[chosen]
     temperature = fit_temperature(np.concatenate(held_out[0]), np.concatenate(held_out[1]))
-    rows, targets, row_weights = _with_extra(features, labels, extra)
+    rows, targets, row_weights = _with_extra(
+        features, labels, extra, confidence_weights(table, chosen.low_confidence_weight)
+    )
     head = with_temperature(train_head(rows, targets, protocol.seed, settings, row_weights), temperature)
     choices = {
-        "l2": l2,
-        "class_weighting": weighted,
+        "l2": chosen.l2,
+        "class_weighting": chosen.class_weighting,
+        "low_confidence_weight": chosen.low_confidence_weight,
         "water_rule_threshold": threshold,
         "temperature": temperature,
         "validation_accuracy": {
-            f"l2={key[0]}|class_weighting={key[1]}|water_rule={key[2]}": round(sum(value) / validated, 4)
-            for key, value in scores.items()
+            candidate.key(rule): round(correct / validated, 4) for (candidate, rule), correct in scores.items()
         },
         "training_tiles": validated,
     }
@@ -320,15 +378,16 @@ def fit_frozen(
 
 
 def _with_extra(
-    features: np.ndarray, labels: np.ndarray, extra: ExtraLabels | None
+    features: np.ndarray, labels: np.ndarray, extra: ExtraLabels | None, weights: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """The final head's rows: the labelled rows, then ``extra``'s with their weights (None: unweighted)."""
+    """The final head's rows: the labelled rows (``weights``, None: unweighted), then ``extra``'s
+    with their weights."""
     if extra is None or not len(extra.labels):
-        return features, labels, None
+        return features, labels, weights
     return (
         np.concatenate([features, extra.features.astype(features.dtype)]),
         np.concatenate([labels, extra.labels.astype(labels.dtype)]),
-        np.concatenate([np.ones(len(labels)), extra.weights]),
+        np.concatenate([np.ones(len(labels)) if weights is None else weights, extra.weights]),
     )
 
 

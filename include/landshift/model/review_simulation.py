@@ -75,6 +75,7 @@ def answered_point(
         protocol,
         l2_candidates=(base.choices["l2"],),
         class_weighting_candidates=(base.choices["class_weighting"],),
+        low_confidence_weights=(base.choices["low_confidence_weight"],),
         water_rule_thresholds=(base.choices["water_rule_threshold"],),
     )
     model = fit_frozen(fold.training, spectral_count, narrowed, extra=answers) if len(positions) else base

@@ -40,6 +40,16 @@ LEVERS = [
         protocol={"class_weighting_candidates": (True,)},
         note="class-balanced weights (the round-2 head): over-calls grassland",
     ),
+    Lever(
+        "drop-low-confidence",
+        protocol={"low_confidence_weights": (0.0,)},
+        note="training labels marked low confidence left out (fixed, not validated)",
+    ),
+    Lever(
+        "searched-low-confidence",
+        protocol={"low_confidence_weights": (1.0, 0.3, 0.0), "judge_on_trusted_labels": True},
+        note="low-confidence weight 1/0.3/0 chosen by blocked validation on medium/high labels",
+    ),
     Lever("no-water-rule", protocol={"water_rule_thresholds": (None,)}, note="the head decides water"),
     Lever("no-water-floor", request={"spec_overrides": {"water_floor": -1.0}}, note="raw per-scene Otsu threshold"),
     Lever("no-normalisation", request={"spec_overrides": {"normalization": "none"}}, note="no per-scene stretch"),
