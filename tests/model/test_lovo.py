@@ -166,3 +166,18 @@ def test_low_confidence_labels_can_be_weighted_down_and_the_choice_is_recorded(v
     dropped = fit_frozen(noisy, spectral_count=4, protocol=Protocol(low_confidence_weights=(0.0,)))
     assert (kept.choices["low_confidence_weight"], dropped.choices["low_confidence_weight"]) == (1.0, 0.0)
     assert fold.score(dropped, DEFAULT_LEGEND)["accuracy"] > fold.score(kept, DEFAULT_LEGEND)["accuracy"] + 0.05
+
+
+def test_the_change_threshold_can_be_chosen_on_the_training_vintages_own_pairs(vintages):
+    from landshift.model.lovo import CHANGE_THRESHOLDS, change_threshold
+
+    training = Fold(vintages, 2014).training
+    chosen = change_threshold(training, spectral_count=4, protocol=Protocol())
+    assert chosen["min_probability"] in CHANGE_THRESHOLDS
+    assert set(chosen["validation"]) == {str(t) for t in CHANGE_THRESHOLDS}
+    reaching = [t for t in CHANGE_THRESHOLDS if chosen["validation"][str(t)]["precision"] >= 0.8]
+    assert chosen["min_probability"] == (reaching[0] if reaching else chosen["min_probability"])
+    # Impossible target: the most precise threshold.
+    strict = change_threshold(training, spectral_count=4, protocol=Protocol(), target=1.01)
+    best = max(v["precision"] for v in strict["validation"].values())
+    assert strict["validation"][str(strict["min_probability"])]["precision"] == best

@@ -239,6 +239,9 @@ class Protocol:
     class_weighting_candidates: tuple[bool, ...] = CLASS_WEIGHTING_CANDIDATES
     low_confidence_weights: tuple[float, ...] = LOW_CONFIDENCE_WEIGHTS
     judge_on_trusted_labels: bool = False
+    # The change rule's min_probability chosen inside the training vintages (change_threshold), or
+    # the production default (ChangeRule: 0.9).
+    change_threshold_from_training: bool = False
 
 
 def labelled_rows(vintages: dict[int, Vintage], min_agreement: float) -> tuple[pd.DataFrame, np.ndarray]:
@@ -428,11 +431,69 @@ def leave_one_vintage_out(
                 "choices": models[year].choices,
             }
         )
+    thresholds = {
+        year: change_threshold(folds[year].training, spectral_count, protocol)
+        if protocol.change_threshold_from_training
+        else {"min_probability": CHANGE_RULE[0], "fixed": True}
+        for year in folds
+    }
     change = [
-        folds[later].change(models[later], vintages[earlier])
+        folds[later].change(models[later], vintages[earlier], (thresholds[later]["min_probability"], *CHANGE_RULE[1:]))
         for earlier, later in itertools.permutations(sorted(vintages), 2)
     ]
+    for report in reports:
+        report["choices"]["change_threshold"] = thresholds[report["test_year"]]
     return {"folds": reports, "mean": mean_of_folds(reports), "change": change, "change_mean": change_mean(change)}
+
+
+CHANGE_THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
+CHANGE_TARGET_PRECISION = 0.8
+
+
+def change_threshold(
+    training: dict[int, Vintage], spectral_count: int, protocol: Protocol, target: float = CHANGE_TARGET_PRECISION
+) -> dict:
+    """The change rule's min_probability, chosen inside the training vintages: for every ordered
+    pair of them, a model fitted on the earlier one alone maps the later one against the earlier
+    one's labels (their 5 m majority labels as truth); pooled over the pairs, the lowest threshold
+    whose precision reaches ``target`` (most recall), else the most precise one."""
+    pooled = {threshold: np.zeros(3, dtype=np.int64) for threshold in CHANGE_THRESHOLDS}
+    for earlier, later in itertools.permutations(sorted(training), 2):
+        for row in _training_change_curve(training[earlier], training[later], spectral_count, protocol):
+            pooled[row["min_probability"]] += (row["reported"], row["right"], row["true_changes"])
+    precision = {t: right / reported if reported else 0.0 for t, (reported, right, _) in pooled.items()}
+    reaching = [t for t in CHANGE_THRESHOLDS if precision[t] >= target]
+    chosen = reaching[0] if reaching else max(CHANGE_THRESHOLDS, key=lambda t: (precision[t], -t))
+    return {
+        "min_probability": chosen,
+        "target_precision": target,
+        "validation": {
+            str(t): {
+                "precision": round(float(precision[t]), 4),
+                "recall": round(int(right) / int(true), 4) if true else 0.0,
+            }
+            for t, (_, right, true) in pooled.items()
+        },
+    }
+
+
+def _training_change_curve(before: Vintage, after: Vintage, spectral_count: int, protocol: Protocol) -> list[dict]:
+    """Change from ``before``'s labels to ``after`` mapped by a model fitted on ``before`` alone."""
+    model = fit_frozen({before.year: before}, spectral_count, protocol)
+    earlier, _ = before.originals()
+    later, features = after.originals()
+    joined = later.assign(position=np.arange(len(later))).merge(
+        earlier[["col", "row", "prior_class", "prior_agreement"]], on=["col", "row"], suffixes=("", "_before")
+    )
+    predicted = model.predict(Inputs(after.year, joined[["col", "row"]], features[joined["position"].to_numpy()]))
+    return change_scores(
+        joined["prior_class_before"].to_numpy(),
+        joined["prior_class"].to_numpy(),
+        predicted["class"],
+        predicted["probability"],
+        (joined["prior_agreement_before"] >= CHANGE_RULE[1]).to_numpy(),
+        thresholds=CHANGE_THRESHOLDS,
+    )
 
 
 def change_mean(pairs: list[dict]) -> dict:

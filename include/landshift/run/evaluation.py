@@ -50,6 +50,11 @@ LEVERS = [
         protocol={"low_confidence_weights": (1.0, 0.3, 0.0), "judge_on_trusted_labels": True},
         note="low-confidence weight 1/0.3/0 chosen by blocked validation on medium/high labels",
     ),
+    Lever(
+        "change-threshold-validated",
+        protocol={"change_threshold_from_training": True},
+        note="change min_probability: lowest reaching precision 0.8 on the training vintages' own pairs",
+    ),
     Lever("no-water-rule", protocol={"water_rule_thresholds": (None,)}, note="the head decides water"),
     Lever("no-water-floor", request={"spec_overrides": {"water_floor": -1.0}}, note="raw per-scene Otsu threshold"),
     Lever("no-normalisation", request={"spec_overrides": {"normalization": "none"}}, note="no per-scene stretch"),
