@@ -72,20 +72,32 @@ def test_the_jobs_reader_threads_come_from_its_arguments():
 def test_a_spark_worker_freezes_its_heap_and_the_driver_does_not(spark):
     # A reused worker runs gc.collect() after each task; objects alive when the model was loaded
     # (TensorFlow's: ~390,000) are frozen so that it stops scanning them (100-330 ms per task).
+    # The next load unfreezes first: garbage frozen meanwhile (an evicted model) is still freed.
     import gc
 
     from landshift.scoring.batch import freeze_worker_heap
 
     def frozen_in_task(_):
         import gc
+        import weakref
 
         from landshift.scoring.batch import freeze_worker_heap
 
-        gc.unfreeze()
-        freeze_worker_heap()
-        return gc.get_freeze_count()
+        class Node:
+            pass
 
-    assert spark.sparkContext.parallelize([0], 1).map(frozen_in_task).collect()[0] > 1000
+        node = Node()
+        node.cycle = node
+        alive = weakref.ref(node)
+        freeze_worker_heap()
+        frozen_with_node = gc.get_freeze_count()
+        del node  # now cyclic garbage, frozen
+        freeze_worker_heap()
+        return frozen_with_node, alive() is None
+
+    frozen, freed = spark.sparkContext.parallelize([0], 1).map(frozen_in_task).collect()[0]
+    assert frozen > 1000
+    assert freed
     before = gc.get_freeze_count()
     freeze_worker_heap()
     assert gc.get_freeze_count() == before

@@ -106,12 +106,14 @@ def freeze_worker_heap() -> None:
     """In a Spark Python worker, move the objects alive now (TensorFlow, the model: about 390,000)
     out of the cyclic garbage collector's reach. A reused worker runs ``gc.collect()`` after every
     task, which scanned them all: 100-330 ms per task, more than a 750-tile feed-only task's reads.
-    New objects are collected as before; elsewhere (the driver, in-process runs) nothing changes."""
+    New objects are collected as before; elsewhere (the driver, in-process runs) nothing changes.
+    Each model load unfreezes first, so a model the cache evicted since is still collected."""
     import gc
 
     from pyspark import TaskContext
 
     if TaskContext.get() is not None:
+        gc.unfreeze()
         gc.collect()  # free what is garbage already, then freeze the rest
         gc.freeze()
 
