@@ -2,7 +2,8 @@
 
 The functions here run inside Spark's Python workers: each task gets a run of consecutive chunks
 of the plan (raster order, one scene after another), reads windows on reader threads (one per
-task core) while the previous batch is in the model, fills task-long result arrays, and keeps
+task core, each also computing its batches' water share) while the previous batch is in the
+model, fills task-long result arrays, and keeps
 the model cached for the life of the worker; numpy's BLAS runs on one thread while it scores.
 Pixels never cross the JVM/Python boundary: only tile ids go in and a one-row manifest comes out.
 """
@@ -171,12 +172,15 @@ def placed_on(device: str) -> Iterator[None]:
 
 @dataclass
 class TileBatch:
-    """Tiles read from one scene, ready for the model: their positions in the task, pixels, stats."""
+    """Tiles read from one scene, ready for the model: their positions in the task, pixels, stats;
+    the kept tiles' water share when the reader computed it (and the seconds that took)."""
 
     index: np.ndarray
     pixels: np.ndarray
     scene_stats: np.ndarray
     valid_fraction: np.ndarray
+    water_share: np.ndarray | None = None
+    water_seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -225,13 +229,20 @@ def read_batch(src, task: TaskTiles, index: np.ndarray, grid: TileGrid, spec) ->
 
 
 def read_batches(task: TaskTiles, config: ScoringConfig, gdal_path, share: slice = slice(None)) -> Iterator[TileBatch]:
-    """The batches of ``task`` (or every n-th of them, ``share``) read in this thread, each scene opened once."""
+    """The batches of ``task`` (or every n-th of them, ``share``) read in this thread, each scene
+    opened once; when scoring, with the kept tiles' water share (off the model's thread)."""
     spec, grid = config.load().spec, config.grid
     spans = task.spans(config.batch_size)[share]
     for scene_uri, group in itertools.groupby(spans, key=lambda span: span[0]):
         with open_on_grid(gdal_path(scene_uri), grid) as src:
             for _, index in group:
-                yield read_batch(src, task, index, grid, spec)
+                batch = read_batch(src, task, index, grid, spec)
+                keep = batch.valid_fraction >= config.min_valid_fraction
+                if keep.any() and not config.emit_features:  # here, so the model's thread only scores
+                    mark = time.perf_counter()
+                    batch.water_share = batch_water_share(batch, keep, spec)
+                    batch.water_seconds = time.perf_counter() - mark
+                yield batch
 
 
 def read_ahead(task: TaskTiles, config: ScoringConfig, gdal_path, readers: int = 1) -> Iterator[TileBatch]:
@@ -356,8 +367,11 @@ def score_task(
             probabilities[position] = row
         timings["results"] = timings.get("results", 0.0) + time.perf_counter() - mark
         mark = time.perf_counter()
-        water_share[index] = batch_water_share(batch, keep, config.load().spec)
-        timings["water"] = timings.get("water", 0.0) + time.perf_counter() - mark
+        if batch.water_share is None:
+            water_share[index] = batch_water_share(batch, keep, config.load().spec)
+        else:
+            water_share[index] = batch.water_share
+        timings["water"] = timings.get("water", 0.0) + time.perf_counter() - mark + batch.water_seconds
     mark = time.perf_counter()
     frame = pd.DataFrame(
         {
@@ -465,7 +479,7 @@ def profile_task(config: ScoringConfig, tiles: pd.DataFrame) -> dict[str, float]
         while True:
             mark = time.perf_counter()
             batch = next(batches, None)
-            timings["read"] += time.perf_counter() - mark
+            timings["read"] += time.perf_counter() - mark - (batch.water_seconds if batch else 0.0)
             if batch is None:
                 return
             yield batch
