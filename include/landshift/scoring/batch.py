@@ -3,8 +3,8 @@
 The functions here run inside Spark's Python workers: each task gets a run of consecutive chunks
 of the plan (raster order, one scene after another), reads windows on reader threads (one per
 task core, each also computing its batches' water share) while the previous batch is in the
-model, fills task-long result arrays, and keeps
-the model cached for the life of the worker; numpy's BLAS runs on one thread while it scores.
+model, fills task-long result arrays, and keeps the model cached for the life of the worker (its
+heap frozen once the model is loaded); numpy's BLAS runs on one thread while it scores.
 Pixels never cross the JVM/Python boundary: only tile ids go in and a one-row manifest comes out.
 """
 
