@@ -160,6 +160,25 @@ def test_readers_compute_the_kept_tiles_water_share_off_the_models_thread(scorin
     assert all(b.water_share is None for b in read_ahead(task, featurizing, lake.gdal_path, readers=2))
 
 
+def test_the_scoring_jobs_workers_freeze_their_heap_once_the_model_is_loaded(scoring, spark):
+    # PySpark's reused workers run gc.collect() after every task: TensorFlow's ~390,000 objects
+    # must be out of its reach (frozen), or each task pays 100-330 ms for the collection.
+    from landshift.lake.base import write_table
+    from landshift.scoring.batch import run_scoring
+
+    lake, config, tiles = scoring
+    uri = lake.uri("fast-path", "tiles.parquet")
+    write_table(lake, uri, tiles)
+    assert run_scoring(spark, config, uri, lake.uri("fast-path", "scored"))["rows"] == len(tiles)
+
+    def freeze_count(rows):
+        import gc
+
+        return [len(list(rows)) * 0 + gc.get_freeze_count()]
+
+    assert max(spark.sparkContext.parallelize(range(2), 2).mapPartitions(freeze_count).collect()) > 100_000
+
+
 def test_the_profile_names_each_stage_in_ms_per_tile(scoring):
     _, config, tiles = scoring
     stages = profile_task(config, tiles)
