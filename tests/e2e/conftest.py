@@ -7,7 +7,6 @@ of this Airflow (its AIRFLOW_HOME) is left.
 
 from __future__ import annotations
 
-import atexit
 import json
 import time
 from pathlib import Path
@@ -22,6 +21,7 @@ from support.harness import (
     interrupt_on_sigterm,
     mark_folder,
     report_timings,
+    running,
     seed_demo_lake,
     wait_for,
 )
@@ -77,19 +77,8 @@ def regions(e2e_root: Path) -> Path:
 @pytest.fixture(scope="session")
 def airflow(e2e_root: Path, lake: Path, regions: Path):
     """`airflow standalone` on 127.0.0.1 and a free port, healthy; stopped at the end."""
-    standalone = AirflowStandalone(e2e_root / "airflow-home", lake, regions=regions)
-    atexit.register(standalone.stop)  # belt and braces if the session dies before teardown
-    with Timer("airflow standalone start -> healthy"):
-        standalone.start()
-        try:
-            standalone.wait_healthy(timeout_s=300)
-        except BaseException:
-            standalone.stop()
-            raise
-    yield standalone
-    survivors = standalone.stop()
-    left = standalone.own_processes()
-    assert not survivors and not left, f"processes of this Airflow still running: {survivors or left}"
+    with running(AirflowStandalone(e2e_root / "airflow-home", lake, regions=regions), "session") as standalone:
+        yield standalone
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,6 @@ training needed), so it runs alone in a few minutes: `pytest -m e2e tests/e2e/te
 
 from __future__ import annotations
 
-import atexit
 import hashlib
 import json
 import textwrap
@@ -23,7 +22,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from support.harness import AirflowApi, AirflowStandalone, Timer, wait_for
+from support.harness import AirflowApi, AirflowStandalone, Timer, running, wait_for
 
 REGION, VINTAGE = "nd-pothole", "2014"  # the label product of tests/review/conftest.py
 REVIEW = "/landshift-review"
@@ -91,17 +90,8 @@ def roles_airflow(tmp_path_factory, roles_lake: Path):
     (dags / "review_gate_probe.py").write_text(textwrap.dedent(GATE_DAG_FILE))
     standalone = AirflowStandalone(root / "home", roles_lake)
     standalone.env.update({"AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": USERS, "AIRFLOW__CORE__DAGS_FOLDER": str(dags)})
-    atexit.register(standalone.stop)
-    with Timer("roles: airflow standalone start -> healthy"):
-        standalone.start()
-        try:
-            standalone.wait_healthy(timeout_s=300)
-        except BaseException:
-            standalone.stop()
-            raise
-    yield standalone
-    survivors = standalone.stop()
-    assert not survivors and not standalone.own_processes(), "processes of this Airflow still running"
+    with running(standalone, "roles"):
+        yield standalone
 
 
 def _login(airflow: AirflowStandalone, user: str) -> AirflowApi:

@@ -561,3 +561,22 @@ def seed_demo_lake(lake_root: Path) -> Path:
             timeout=300,
         )
     return lake_root
+
+
+@contextlib.contextmanager
+def running(standalone: AirflowStandalone, label: str):
+    """``standalone`` started and healthy for the block; stopped after, with no process left."""
+    import atexit
+
+    atexit.register(standalone.stop)  # belt and braces if the session dies before teardown
+    with Timer(f"{label}: airflow standalone start -> healthy"):
+        standalone.start()
+        try:
+            standalone.wait_healthy(timeout_s=300)
+        except BaseException:
+            standalone.stop()
+            raise
+    yield standalone
+    survivors = standalone.stop()
+    left = standalone.own_processes()
+    assert not survivors and not left, f"processes of this Airflow still running: {survivors or left}"
