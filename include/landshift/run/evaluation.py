@@ -19,7 +19,7 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 YEARS = (2009, 2012, 2014)
-HEADER = f"{'lever':<18} {'acc':>6} {'worst':>6} {'water':>6} {'herb':>6} {'conf':>6} {'wMAE':>6} {'change P/R':>11}"
+HEADER = f"{'lever':<27} {'acc':>6} {'worst':>6} {'water':>6} {'herb':>6} {'conf':>6} {'wMAE':>6} {'change P/R':>11}"
 
 
 @dataclass(frozen=True)
@@ -145,7 +145,7 @@ def summary_row(row: dict) -> str:
     """One printed line per lever."""
     mean, change = row["mean"], row["change_mean"]
     return (
-        f"{row['lever']:<18} {mean['accuracy']:>6.3f} {mean['worst_accuracy']:>6.3f} {mean['water_f1']:>6.3f} "
+        f"{row['lever']:<27} {mean['accuracy']:>6.3f} {mean['worst_accuracy']:>6.3f} {mean['water_f1']:>6.3f} "
         f"{mean['herbaceous_f1']:>6.3f} {mean['confident_accuracy']:>6.3f} {mean['water_share_mae']:>6.3f} "
         f"{change['precision']:>5.2f}/{change['recall']:<5.2f}"
     )
