@@ -1,4 +1,4 @@
-"""Head training: agreement filter, spatially blocked split, class-weighted softmax regression."""
+"""Head training: agreement filter, spatially blocked split, softmax regression (class-balanced weights optional)."""
 
 from __future__ import annotations
 
