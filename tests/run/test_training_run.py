@@ -77,3 +77,7 @@ def test_the_stage_sequence_registers_exactly_what_the_evaluation_reports(shared
     # 2012, a drought summer labelled by a second annotator, travels worst.
     assert stored["accuracy"] >= 0.80 and stored["change"]["curve"]
     assert stored["production_choices"]["water_rule_threshold"] in (None, 0.3, 0.4, 0.5, 0.6)
+    # The reported metrics describe heads with the registered head's validated settings.
+    choices = stored["production_choices"]
+    assert (stored["head"]["l2"], stored["head"]["class_weighting"]) == (choices["l2"], choices["class_weighting"])
+    assert choices["class_weighting"] is False  # nd-pothole: balanced weights over-call grassland

@@ -14,7 +14,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Mapping
-from dataclasses import MISSING, asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any
 
 from landshift.core.errors import InputError, NotFoundError
@@ -390,6 +390,16 @@ def evaluate_and_fit_run(request: TrainingRequest, prepared: dict):
     spec = ModelSpec.from_dict(read_json(lake, prepared["spec_uri"]))
     settings = HeadSettings(spectral_count=spec.spectral_count)
     split = SplitSettings(request.split_block_tiles, request.validation_share)
+    frozen = None
+    if spec.spectral_count:
+        # The registered head is fitted as every leave-one-vintage-out fold fits its own (make
+        # evaluate): l2, class weighting, the water rule and the temperature chosen by blocked
+        # validation, on all years; the metrics below then describe heads with the same settings.
+        from landshift.model.lovo import Protocol, by_year, fit_frozen
+
+        protocol = Protocol(settings=settings, split=split, min_agreement=request.min_agreement, seed=request.seed)
+        frozen = fit_frozen(by_year(annotated, annotated_features), spec.spectral_count, protocol, extra=extra)
+        settings = replace(settings, l2=frozen.choices["l2"], class_weighting=frozen.choices["class_weighting"])
     head, legend, metrics = evaluate_and_fit(
         table,
         features,
@@ -401,17 +411,11 @@ def evaluate_and_fit_run(request: TrainingRequest, prepared: dict):
     )
     if review_source:
         metrics["review_labels"] = review_source
-    if not spec.spectral_count:
+    if frozen is None:
         if extra is not None:
             head = head_with_reviews(head, annotated, annotated_features, extra, request, settings, metrics)
             legend = DEFAULT_LEGEND.subset(head.class_codes)
         return head, legend, metrics
-    # The registered head is fitted as every leave-one-vintage-out fold fits its own (make
-    # evaluate): l2, the water rule and the temperature chosen by blocked validation, on all years.
-    from landshift.model.lovo import Protocol, by_year, fit_frozen
-
-    protocol = Protocol(settings=settings, split=split, min_agreement=request.min_agreement, seed=request.seed)
-    frozen = fit_frozen(by_year(annotated, annotated_features), spec.spectral_count, protocol, extra=extra)
     metrics["production_choices"] = frozen.choices
     return frozen.head, DEFAULT_LEGEND.subset(frozen.head.class_codes), metrics
 
