@@ -45,6 +45,10 @@ CLASS_WEIGHTING_CANDIDATES = (False, True)
 # crop or grassland is the weakest call, and two annotators split on it. Searched (1.0, 0.3, 0.0)
 # inside the training vintages it picks erratically (docs/model.md), so the default keeps them all.
 LOW_CONFIDENCE_WEIGHTS = (1.0,)
+# min_probability values of every change curve; the lowest reaching the target precision on the
+# training vintages' own pairs is the validated change threshold (a lever).
+CHANGE_THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
+CHANGE_TARGET_PRECISION = 0.8
 VALIDATION_GROUPS = 4  # the training vintages' spatial blocks are cut into this many validation groups
 
 
@@ -149,7 +153,8 @@ class Fold:
         reference = self._test_labels["reference_class"].to_numpy()
         for position in positions:
             self._answers[position] = int(reference[position])
-        answered = {p: c for p, c in self._answers.items() if p in set(positions) and c > 0}
+        asked = set(positions)
+        answered = {p: c for p, c in self._answers.items() if p in asked and c > 0}
         cells = self.inputs.tiles.iloc[list(answered)].assign(
             position=np.array(list(answered), dtype=np.int64), label=np.array(list(answered.values()), dtype=np.int64)
         )
@@ -199,19 +204,8 @@ class Fold:
         if reviewed:
             predicted = _with_answers(predicted, {p: c for p, c in self._answers.items() if c > 0})
         before, _ = prior.originals()
-        keys = ["col", "row"]
         after = pd.concat([self.inputs.tiles.reset_index(drop=True), self._test_labels.reset_index(drop=True)], axis=1)
-        after = after.assign(position=np.arange(len(after)))
-        joined = after.merge(before[[*keys, "reference_class", "prior_agreement"]], on=keys, suffixes=("", "_before"))
-        index = joined["position"].to_numpy()
-        curve = change_scores(
-            joined["reference_class_before"].to_numpy(),
-            joined["reference_class"].to_numpy(),
-            predicted["class"][index],
-            predicted["probability"][index],
-            (joined["prior_agreement_before"] >= rule[1]).to_numpy(),
-            thresholds=(0.5, 0.6, 0.7, 0.8, 0.9, 0.95),
-        )
+        curve = pair_curve(before, after, predicted, "reference_class", rule[1])
         at_rule = next(row for row in curve if row["min_probability"] == rule[0])
         return {
             "from": prior.year,
@@ -446,10 +440,6 @@ def leave_one_vintage_out(
     return {"folds": reports, "mean": mean_of_folds(reports), "change": change, "change_mean": change_mean(change)}
 
 
-CHANGE_THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
-CHANGE_TARGET_PRECISION = 0.8
-
-
 def change_threshold(
     training: dict[int, Vintage], spectral_count: int, protocol: Protocol, target: float = CHANGE_TARGET_PRECISION
 ) -> dict:
@@ -482,16 +472,26 @@ def _training_change_curve(before: Vintage, after: Vintage, spectral_count: int,
     model = fit_frozen({before.year: before}, spectral_count, protocol)
     earlier, _ = before.originals()
     later, features = after.originals()
-    joined = later.assign(position=np.arange(len(later))).merge(
-        earlier[["col", "row", "prior_class", "prior_agreement"]], on=["col", "row"], suffixes=("", "_before")
-    )
-    predicted = model.predict(Inputs(after.year, joined[["col", "row"]], features[joined["position"].to_numpy()]))
+    predicted = model.predict(Inputs(after.year, later[["col", "row"]], features))
+    return pair_curve(earlier, later, predicted, "prior_class", CHANGE_RULE[1])
+
+
+def pair_curve(
+    before: pd.DataFrame, after: pd.DataFrame, predicted: dict[str, np.ndarray], truth: str, min_agreement: float
+) -> list[dict]:
+    """The change curve from ``before``'s ``truth`` labels to ``after``'s (rows aligned with
+    ``predicted``, the map of ``after``), on the tiles both hold; reportable where ``before``'s
+    label covers at least ``min_agreement`` of the tile."""
+    keys = ["col", "row"]
+    joined = after[[*keys, truth]].assign(position=np.arange(len(after)))
+    joined = joined.merge(before[[*keys, truth, "prior_agreement"]], on=keys, suffixes=("", "_before"))
+    index = joined["position"].to_numpy()
     return change_scores(
-        joined["prior_class_before"].to_numpy(),
-        joined["prior_class"].to_numpy(),
-        predicted["class"],
-        predicted["probability"],
-        (joined["prior_agreement_before"] >= CHANGE_RULE[1]).to_numpy(),
+        joined[f"{truth}_before"].to_numpy(),
+        joined[truth].to_numpy(),
+        predicted["class"][index],
+        predicted["probability"][index],
+        (joined["prior_agreement"] >= min_agreement).to_numpy(),
         thresholds=CHANGE_THRESHOLDS,
     )
 
