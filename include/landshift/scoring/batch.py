@@ -2,10 +2,11 @@
 
 The functions here run inside Spark's Python workers: each task gets a run of consecutive chunks
 of the plan (raster order, one scene after another), reads windows on reader threads (one per
-task core, each also computing its batches' water share) while the previous batch is in the
-model, fills task-long result arrays, and keeps the model cached for the life of the worker (its
-heap frozen once the model is loaded); numpy's BLAS runs on one thread while it scores.
-Pixels never cross the JVM/Python boundary: only tile ids go in and a one-row manifest comes out.
+task core) while the previous batch is in the model, fills task-long result arrays, and keeps the
+model cached for the life of the worker (its heap frozen once the model is loaded); numpy's BLAS
+runs on one thread while it scores. The tiles' water share is one of the model's spectral
+features; for a model without them, the readers measure it. Pixels never cross the JVM/Python
+boundary: only tile ids go in and a one-row manifest comes out.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import pandas as pd
 from landshift.core.grid import TileGrid
 from landshift.imagery.planning import TILE_COLUMNS, check_scenes_unchanged
 from landshift.imagery.scenes import open_on_grid, read_tiles
+from landshift.model.spec import SPECTRAL_FEATURE_NAMES
 
 log = logging.getLogger(__name__)
 
@@ -230,15 +232,17 @@ def read_batch(src, task: TaskTiles, index: np.ndarray, grid: TileGrid, spec) ->
 
 def read_batches(task: TaskTiles, config: ScoringConfig, gdal_path, share: slice = slice(None)) -> Iterator[TileBatch]:
     """The batches of ``task`` (or every n-th of them, ``share``) read in this thread, each scene
-    opened once; when scoring, with the kept tiles' water share (off the model's thread)."""
-    spec, grid = config.load().spec, config.grid
+    opened once; when scoring with a model that does not measure water, with the kept tiles'
+    water share (off the model's thread)."""
+    model, grid = config.load(), config.grid
+    spec, readers_measure_water = model.spec, not (config.emit_features or model_measures_water(model))
     spans = task.spans(config.batch_size)[share]
     for scene_uri, group in itertools.groupby(spans, key=lambda span: span[0]):
         with open_on_grid(gdal_path(scene_uri), grid) as src:
             for _, index in group:
                 batch = read_batch(src, task, index, grid, spec)
                 keep = batch.valid_fraction >= config.min_valid_fraction
-                if keep.any() and not config.emit_features:  # here, so the model's thread only scores
+                if keep.any() and readers_measure_water:  # here, so the model's thread only scores
                     mark = time.perf_counter()
                     batch.water_share = batch_water_share(batch, keep, spec)
                     batch.water_seconds = time.perf_counter() - mark
@@ -313,20 +317,30 @@ def single_threaded_blas() -> Iterator[None]:
         yield
 
 
+def model_measures_water(model: LoadedModel) -> bool:
+    """Whether the model's features carry the tiles' water share (a spectral feature, computed in
+    the featurizer's graph to the same bits as ``landshift.imagery.water.tile_water_share``)."""
+    return model.featurizer.spectral_count > 0
+
+
 def _probabilities(
     batch: TileBatch, keep: np.ndarray, config: ScoringConfig, classes: int, timings: dict
-) -> np.ndarray:
-    """Class probabilities of the kept tiles of a batch (zeros of the same shape when only feeding)."""
-    if config.feed_only:
-        return np.zeros((int(keep.sum()), classes), dtype=np.float32)
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Class probabilities of the kept tiles of a batch and, when the model measures it, their
+    water share (zeros of the same shapes when only feeding; water None when the model does not)."""
     model = config.load()
+    measured = model_measures_water(model)
+    if config.feed_only:
+        kept = int(keep.sum())
+        return np.zeros((kept, classes), dtype=np.float32), np.zeros(kept, dtype=np.float32) if measured else None
     mark = time.perf_counter()
     features = model.featurizer.features(batch.pixels[keep], batch.scene_stats[keep])
     timings["model"] = timings.get("model", 0.0) + time.perf_counter() - mark
     mark = time.perf_counter()
     probabilities = model.head.predict_proba(features).astype(np.float32)
     timings["head"] = timings.get("head", 0.0) + time.perf_counter() - mark
-    return probabilities
+    water_column = features.shape[1] - model.featurizer.spectral_count + SPECTRAL_FEATURE_NAMES.index("water_share")
+    return probabilities, features[:, water_column] if measured else None
 
 
 EMPTY_PROBABILITIES = np.zeros(0, dtype=np.float32)
@@ -357,7 +371,7 @@ def score_task(
         valid[batch.index] = batch.valid_fraction
         if not keep.any():
             continue
-        batch_probabilities = _probabilities(batch, keep, config, len(class_codes), timings)
+        batch_probabilities, measured_water = _probabilities(batch, keep, config, len(class_codes), timings)
         mark = time.perf_counter()
         index, best = batch.index[keep], batch_probabilities.argmax(axis=1)
         scored[index] = True
@@ -367,10 +381,12 @@ def score_task(
             probabilities[position] = row
         timings["results"] = timings.get("results", 0.0) + time.perf_counter() - mark
         mark = time.perf_counter()
-        if batch.water_share is None:
-            water_share[index] = batch_water_share(batch, keep, config.load().spec)
-        else:
+        if measured_water is not None:
+            water_share[index] = measured_water
+        elif batch.water_share is not None:
             water_share[index] = batch.water_share
+        else:
+            water_share[index] = batch_water_share(batch, keep, config.load().spec)
         timings["water"] = timings.get("water", 0.0) + time.perf_counter() - mark + batch.water_seconds
     mark = time.perf_counter()
     frame = pd.DataFrame(
@@ -495,13 +511,18 @@ def profile_task(config: ScoringConfig, tiles: pd.DataFrame) -> dict[str, float]
     return {stage: round(seconds * 1000 / len(task), 4) for stage, seconds in timings.items()}
 
 
-# Tiles per Spark task. Each task costs about 0.1 s of scheduling and Python-worker hand-off
-# whatever its size (1,848 0.6 m tiles on local[2]: 8 tasks of 231 tiles 2.0 s, 2 tasks of 924
-# tiles 1.0 s), so the job merges the plan's consecutive chunks into tasks of about this many
-# tiles, and never into fewer tasks than the cluster has cores. The task count is a multiple of
-# the cores, so the last wave of tasks keeps every core busy (3,000 tiles on 2 cores: 4 tasks of
-# 750, not 3 of 1,000 of which the third runs alone).
-TILES_PER_TASK = 1024
+# Tiles per Spark task, at most. Each task costs Spark's launch and the Python worker's hand-off
+# whatever its size: 15-20 ms of a core on local[2] (a no-op job of 6 tasks takes 0.09 s), as much
+# as reading 120 5 m tiles. So the job merges the plan's consecutive chunks into tasks of up to
+# this many tiles, and never into fewer tasks than the cluster has cores: a cluster's tasks only
+# reach the cap when every core has more than that many tiles. The task count is a multiple of
+# the cores, so the last wave of tasks keeps every core busy (3,000 tiles on 2 cores: 2 tasks of
+# 1,500, not 3 of 1,000 of which the third runs alone). At 4,096 instead of 1,024 the feed-only
+# job on 2 cores went from 4,800 to 5,400-7,600 tiles/s per core at 5 m, scoring from
+# 1,460-1,700 to 1,820-1,890; a retried task re-reads at most 4,096 tiles (2 s at 5 m on a CPU core).
+TILES_PER_TASK = 4096
+# Featurizing tasks stay smaller: each tile gives 8 augmented rows of 1,284 floats (40 kB).
+FEATURE_TILES_PER_TASK = 1024
 
 
 def task_groups(tiles: pd.DataFrame, min_tasks: int, tiles_per_task: int = TILES_PER_TASK) -> list[pd.DataFrame]:
@@ -621,7 +642,8 @@ def run_scoring(spark, config: ScoringConfig, tiles_uri: str, out_uri: str) -> d
     lake = open_lake(config.lake_root)
     tiles = read_table(lake, tiles_uri)
     columns = [c for c in TILE_COLUMNS if c in tiles]  # plans made before scene_revision lack it
-    tasks = list(enumerate(task_groups(tiles[columns], spark.sparkContext.defaultParallelism)))
+    tiles_per_task = FEATURE_TILES_PER_TASK if config.emit_features else TILES_PER_TASK
+    tasks = list(enumerate(task_groups(tiles[columns], spark.sparkContext.defaultParallelism, tiles_per_task)))
     log.info(
         "Scoring %d tiles in %d task(s) with model %s/%s (batch %d, %s%s)",
         len(tiles),
