@@ -1,9 +1,11 @@
 """The stable tile grid."""
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from landshift.core.errors import InputError
-from landshift.core.grid import TileGrid, extent_of, parse_tile_id, pixel_of
+from landshift.core.grid import TileGrid, extent_of, parse_tile_id, pixel_of, tile_ids
 
 
 def test_tile_ids_name_the_same_ground_as_the_label_csv():
@@ -53,3 +55,13 @@ def test_degenerate_bounds_and_sizes_are_rejected():
         TileGrid("EPSG:26914", 0)
     with pytest.raises(InputError, match="no area"):
         TileGrid("EPSG:26914").index_range((10, 10, 10, 20))
+
+
+def test_tile_ids_of_many_tiles_match_each_tiles_own_id_whatever_the_integer_type():
+    grid = TileGrid("EPSG:26914", 224.0)
+    cols, rows = np.array([2169, -3, 0], dtype=np.int32), pd.Series([23255, 7, -1], dtype="int64")
+    expected = [grid.tile(int(c), int(r)).tile_id for c, r in zip(cols, rows, strict=True)]
+    assert tile_ids(cols, rows) == expected == ["E2169_N23255", "E-3_N7", "E0_N-1"]
+    assert [parse_tile_id(t) for t in tile_ids(cols + 1, rows.to_numpy(np.int16))] == [(2170, 23255), (-2, 7), (1, -1)]
+    with pytest.raises(ValueError):
+        tile_ids([1, 2], [3])

@@ -10,9 +10,8 @@ import pytest
 from landshift.core.errors import InputError
 from landshift.core.legend import DEFAULT_LEGEND
 from landshift.model.heads import HeadSettings, train_head
-from landshift.model.lovo import ExtraLabels, Fold, Protocol, Vintage, fit_frozen
+from landshift.model.lovo import REVIEW_LABEL_WEIGHT, ExtraLabels, Fold, Protocol, Vintage, fit_frozen
 from landshift.model.review_simulation import (
-    ANSWER_WEIGHT,
     QUEUE_UNCERTAIN,
     change_queue,
     queue_order,
@@ -58,12 +57,6 @@ def vintages():
     return {2009: _vintage(2009, 1), 2012: _vintage(2012, 2, 0.3), 2014: _vintage(2014, 3, -0.3, drift=1.5)}
 
 
-def test_answer_weight_is_the_review_label_weight():
-    from landshift.review.labels import REVIEW_LABEL_WEIGHT
-
-    assert ANSWER_WEIGHT == REVIEW_LABEL_WEIGHT
-
-
 def test_revealed_tiles_come_back_as_weighted_rows_and_are_never_scored(vintages):
     fold = Fold(vintages, 2014)
     model = fit_frozen(fold.training, 4, PROTOCOL)
@@ -88,7 +81,7 @@ def test_extra_rows_train_only_the_final_head_and_none_changes_nothing(vintages)
     fold = Fold(vintages, 2014)
     plain = fit_frozen(fold.training, 4, PROTOCOL)
     assert fit_frozen(fold.training, 4, PROTOCOL, extra=None).head.to_bytes() == plain.head.to_bytes()
-    answers = fold.reveal(np.arange(60), weight=ANSWER_WEIGHT)
+    answers = fold.reveal(np.arange(60), weight=REVIEW_LABEL_WEIGHT)
     refitted = fit_frozen(fold.training, 4, PROTOCOL, extra=answers)
     assert refitted.choices["extra_labels"] == {"tiles": answers.tiles, "rows": len(answers.labels)}
     same = {k: v for k, v in refitted.choices.items() if k != "extra_labels"}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from affine import Affine
@@ -82,6 +82,16 @@ class TileGrid:
         """Affine transform of a raster with one pixel per tile covering ``cols`` x ``rows``."""
         size = self.tile_size_m
         return Affine(size, 0.0, cols.start * size, 0.0, -size, rows.stop * size)
+
+
+def tile_ids(cols: Iterable[int], rows: Iterable[int]) -> list[str]:
+    """The ids ``E{col}_N{row}`` of many tiles at once (columns and rows of any integer type)."""
+    return [f"E{col}_N{row}" for col, row in zip(_ints(cols), _ints(rows), strict=True)]
+
+
+def _ints(values: Iterable[int]) -> list[int]:
+    """Python ints of numpy arrays, pandas series or lists (numpy scalars print alike, but slower)."""
+    return values.tolist() if hasattr(values, "tolist") else [int(v) for v in values]
 
 
 def parse_tile_id(tile_id: str) -> tuple[int, int]:

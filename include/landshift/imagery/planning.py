@@ -12,7 +12,7 @@ import numpy as np
 import rasterio
 
 from landshift.core.errors import InputError
-from landshift.core.grid import Bounds, TileGrid
+from landshift.core.grid import Bounds, TileGrid, tile_ids
 from landshift.imagery.scenes import check_grid_crs, crs_name
 
 if TYPE_CHECKING:
@@ -177,7 +177,7 @@ def plan_tiles(
         frames.append(
             pd.DataFrame(
                 {
-                    "tile_id": [f"E{c}_N{r}" for c, r in zip(scene_cols.tolist(), scene_rows.tolist(), strict=True)],
+                    "tile_id": tile_ids(scene_cols, scene_rows),
                     "col": scene_cols.astype(int),
                     "row": scene_rows.astype(int),
                     "scene_uri": scene_uri,

@@ -15,7 +15,7 @@ from rasterio.warp import transform_bounds
 from rasterio.windows import Window
 
 from landshift.core.errors import InputError
-from landshift.core.grid import Bounds, TileGrid
+from landshift.core.grid import Bounds, TileGrid, tile_ids
 from landshift.core.legend import Legend
 from landshift.imagery.scenes import crs_name, parse_crs
 
@@ -237,7 +237,7 @@ def _aggregate_rows(
     col_ids = np.tile(np.arange(cols.start, cols.stop), n_rows)
     return pd.DataFrame(
         {
-            "tile_id": [f"E{c}_N{r}" for c, r in zip(col_ids, row_ids, strict=True)],
+            "tile_id": tile_ids(col_ids, row_ids),
             "col": col_ids.astype(np.int32),
             "row": row_ids.astype(np.int32),
             "prior_class": np.where(valid > 0, majority, 0).ravel().astype(np.int32),

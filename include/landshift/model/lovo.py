@@ -49,6 +49,9 @@ LOW_CONFIDENCE_WEIGHTS = (1.0,)
 # training vintages' own pairs is the validated change threshold (a lever).
 CHANGE_THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
 CHANGE_TARGET_PRECISION = 0.8
+# An analyst's decision, as a training label, weighs this many annotated labels: a person looked
+# at that tile (review.labels reads the decisions, model.review_simulation simulates them).
+REVIEW_LABEL_WEIGHT = 2.0
 VALIDATION_GROUPS = 4  # the training vintages' spatial blocks are cut into this many validation groups
 
 

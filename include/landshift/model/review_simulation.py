@@ -24,13 +24,13 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
+from landshift.core.grid import tile_ids
 from landshift.core.legend import Legend
 from landshift.model.heads import CHANGE_RULE
-from landshift.model.lovo import Fold, FrozenModel, Protocol, Vintage, fit_frozen
+from landshift.model.lovo import REVIEW_LABEL_WEIGHT, Fold, FrozenModel, Protocol, Vintage, fit_frozen
 
 REVIEW_COUNTS = (0, 10, 30, 60)
 RANDOM_SEEDS = (0, 1, 2)
-ANSWER_WEIGHT = 2.0  # review.labels.REVIEW_LABEL_WEIGHT (the model layer cannot import it; a test checks)
 QUEUE_UNCERTAIN = 30  # unchanged tiles the product's queue adds to the reported changes (review.queue)
 GOAL_GAIN_AT = 30
 GOAL_GAIN = 0.03
@@ -45,7 +45,7 @@ def queue_order(model: FrozenModel, fold: Fold) -> np.ndarray:
         {
             "position": np.arange(len(tiles)),
             "probability": np.round(predicted["probability"], 6),
-            "tile_id": "E" + tiles["col"].astype(str) + "_N" + tiles["row"].astype(str),
+            "tile_id": tile_ids(tiles["col"], tiles["row"]),
         }
     )
     return frame.sort_values(["probability", "tile_id"], kind="stable")["position"].to_numpy()
@@ -64,7 +64,7 @@ def answered_point(
     legend: Legend,
     spectral_count: int,
     protocol: Protocol,
-    weight: float = ANSWER_WEIGHT,
+    weight: float = REVIEW_LABEL_WEIGHT,
 ) -> dict:
     """One curve point: the answers for ``positions`` revealed in a fresh fold, the model refitted
     with them, scored on the unreviewed tiles (and the unchanged model on the same tiles)."""
@@ -162,7 +162,7 @@ def reviewed_change(
     points = []
     for n in counts:
         fold = Fold(vintages, test_year)
-        fold.reveal(queue[:n], ANSWER_WEIGHT)
+        fold.reveal(queue[:n], REVIEW_LABEL_WEIGHT)
         change = fold.change(base, vintages[prior_year], reviewed=True)
         points.append(
             {
@@ -195,7 +195,7 @@ def simulate_review(
         "from its reference labels, the fold's model refitted with them (weighted), accuracy on the tiles not "
         "reviewed",
         "counts": list(counts),
-        "answer_weight": ANSWER_WEIGHT,
+        "answer_weight": REVIEW_LABEL_WEIGHT,
         "random_seeds": list(seeds),
         "folds": folds,
         "worst_fold": worst["test_year"],

@@ -14,12 +14,12 @@ import pandas as pd
 
 from landshift.core.grid import TILE_ID_PATTERN
 from landshift.lake.base import Lake
+from landshift.model.lovo import REVIEW_LABEL_WEIGHT
 from landshift.regions.registry import validate_region_id
 from landshift.review.decisions import latest_decisions
 
 log = logging.getLogger(__name__)
 
-REVIEW_LABEL_WEIGHT = 2.0
 REVIEW_LABEL_COLUMNS = ["tile_id", "col", "row", "vintage", "label_class", "weight", "decision", "reviewer"]
 
 

@@ -36,7 +36,7 @@ from landshift.change.rules import (
     STATUS_UNCERTAIN,
 )
 from landshift.core.errors import InputError, NotFoundError
-from landshift.core.grid import TILE_ID_PATTERN, TileGrid
+from landshift.core.grid import TILE_ID_PATTERN, TileGrid, tile_ids
 from landshift.core.legend import DEFAULT_LEGEND, Legend
 from landshift.lake.base import Lake, read_json
 from landshift.regions.layout import RunLayout
@@ -132,7 +132,7 @@ def raster_tiles(lake: Lake, product: str) -> pd.DataFrame:
     percent = confidence[rows, cols].astype(float)
     return pd.DataFrame(
         {
-            "tile_id": [f"E{col0 + c}_N{row_top - 1 - r}" for r, c in zip(rows, cols, strict=True)],
+            "tile_id": tile_ids(col0 + cols, row_top - 1 - rows),
             "col": (col0 + cols).astype(np.int32),
             "row": (row_top - 1 - rows).astype(np.int32),
             "class_code": landuse[rows, cols].astype(np.int32),

@@ -14,6 +14,7 @@ import pandas as pd
 from landshift.change.policy import ChangeRule
 from landshift.change.rules import change_summary, compare
 from landshift.core.errors import InputError, NoImageryError, NotFoundError
+from landshift.core.grid import tile_ids
 from landshift.core.legend import DEFAULT_LEGEND
 from landshift.imagery.planning import DEFAULT_TILES_PER_TASK
 from landshift.lake.base import Lake, read_table, write_table
@@ -230,7 +231,7 @@ def published_classes(lake: Lake, published_uri: str) -> pd.DataFrame:
     rows, cols = np.nonzero(classes)
     return pd.DataFrame(
         {
-            "tile_id": [f"E{col0 + c}_N{row_top - 1 - r}" for r, c in zip(rows, cols, strict=True)],
+            "tile_id": tile_ids(col0 + cols, row_top - 1 - rows),
             "prior_class": classes[rows, cols].astype(int),
             "prior_agreement": 1.0,
         }
