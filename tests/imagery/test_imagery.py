@@ -176,3 +176,25 @@ def test_histogram_percentiles_equal_numpy_bit_for_bit():
         for values in (band.ravel(), band[band != 0], rng.choice(band.ravel(), 1001)):
             quantiles = (0.0, 2.0, 33.3, 50.0, 98.0, 100.0)
             assert uint8_percentiles(values, quantiles) == [float(np.percentile(values, q)) for q in quantiles]
+
+
+def test_reading_some_bands_gives_the_full_reads_pixels_in_their_own_channels_and_zero_elsewhere():
+    # A NIR-R-G model reads R, G and NIR only: a quarter less resampling, the same pixels.
+    from landshift.imagery.scenes import read_tiles
+    from landshift.model.spec import ModelSpec
+
+    bands = ModelSpec().bands_read
+    assert bands == (1, 2, 4) and ModelSpec(composite="rgb").bands_read == (1, 2, 3, 4)
+    cells = [GRID.tile(c, 23255) for c in range(2168, 2180)] + [GRID.tile(2175, 23249)]  # the scene's edge too
+    with open_on_grid(str(NAIP_2009), GRID) as src:
+        full, some = read_tiles(src, cells, 64), read_tiles(src, cells, 64, bands=bands)
+        alone, _ = read_tile(src, cells[-1], 64, bands=(4,))
+    for (all_bands, all_valid), (read, valid) in zip(full, some, strict=True):
+        assert read.shape == (64, 64, 4) and not read[..., 2].any()
+        assert np.array_equal(read[..., [0, 1, 3]], all_bands[..., [0, 1, 3]]) and valid == all_valid
+    assert {valid for _, valid in some} >= {0.0, 1.0}
+    assert np.array_equal(alone[..., 3], full[-1][0][..., 3]) and not alone[..., :3].any()
+    with open_on_grid(str(NAIP_2009), GRID) as src:
+        for bad in [(), (2, 1), (1, 1), (0, 1), (5,)]:
+            with pytest.raises(InputError, match="bands must be"):
+                read_tile(src, cells[-1], 64, bands=bad)

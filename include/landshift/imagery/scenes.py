@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 # Band order of NAIP-like 4-band imagery.
 IMAGERY_BANDS = ("red", "green", "blue", "nir")
+RGBN_BANDS = (1, 2, 3, 4)  # their 1-based band numbers in a scene
 REQUIRED_BAND_COUNT = 4
 # Longest run of adjacent tiles read as one strip (measured on the bench mosaic, 96 px tiles:
 # 16 -> 6.9k, 32 -> 8.0k, 64 -> 8.6k, 128 -> 8.6k tiles/s); a 64-tile scoring batch is one strip.
@@ -342,12 +343,13 @@ def read_tile(
     src: rasterio.io.DatasetReaderBase,
     tile: Tile,
     size_px: int,
-    bands: tuple[int, ...] = (1, 2, 3, 4),
+    bands: tuple[int, ...] = RGBN_BANDS,
     resampling: str = "bilinear",
 ) -> tuple[np.ndarray, float]:
-    """Read ``tile`` resampled to ``size_px`` square as uint8 HWC, and its valid-pixel share.
+    """Read ``tile`` resampled to ``size_px`` square as uint8 RGBN (HWC), and its valid-pixel share.
 
-    Pixels outside the scene are 0. A pixel is valid when any band differs from nodata (0).
+    Only ``bands`` (1-based, of R, G, B, NIR) are read; the others stay 0. Pixels outside the
+    scene are 0. A pixel is valid when any band read differs from nodata (0).
     """
     window = from_bounds(*tile.bounds, transform=src.transform)
     pixels = _read_clipped(src, window, size_px, bands, resampling=resampling)
@@ -370,10 +372,11 @@ def read_tile_row(
     src: rasterio.io.DatasetReaderBase,
     tiles: list[Tile],
     size_px: int,
-    bands: tuple[int, ...] = (1, 2, 3, 4),
+    bands: tuple[int, ...] = RGBN_BANDS,
     resampling: str = "bilinear",
 ) -> list[tuple[np.ndarray, float]]:
-    """Read adjacent tiles of one grid row (west to east, no gaps) in a single resampled read.
+    """Read adjacent tiles of one grid row (west to east, no gaps) in a single resampled read
+    (``bands`` as in :func:`read_tile`).
 
     Tile edges lie on the grid, so the strip resampled to ``len(tiles) * size_px`` columns cuts
     exactly into tiles: one GDAL call instead of one per tile.
@@ -397,16 +400,18 @@ def read_tiles(
     size_px: int,
     max_run: int = MAX_TILES_PER_READ,
     resampling: str = "bilinear",
+    bands: tuple[int, ...] = RGBN_BANDS,
 ) -> list[tuple[np.ndarray, float]]:
-    """Read tiles in the given order, one GDAL call per run of adjacent tiles in a grid row."""
+    """Read tiles in the given order, one GDAL call per run of adjacent tiles in a grid row
+    (``bands`` as in :func:`read_tile`)."""
     results: list[tuple[np.ndarray, float]] = []
     run: list[Tile] = []
     for tile in tiles:
         if run and (tile.row != run[-1].row or tile.col != run[-1].col + 1 or len(run) == max_run):
-            results.extend(read_tile_row(src, run, size_px, resampling=resampling))
+            results.extend(read_tile_row(src, run, size_px, bands, resampling))
             run = []
         run.append(tile)
-    results.extend(read_tile_row(src, run, size_px, resampling=resampling))
+    results.extend(read_tile_row(src, run, size_px, bands, resampling))
     return results
 
 
@@ -418,30 +423,51 @@ def _read_clipped(
     width_px: int | None = None,
     resampling: str = "bilinear",
 ) -> np.ndarray:
-    """Read ``window`` resampled to ``size_px`` rows by ``width_px`` (default ``size_px``) columns
-    as uint8 HWC, zeros where it leaves the dataset.
+    """Read ``bands`` of ``window`` resampled to ``size_px`` rows by ``width_px`` (default
+    ``size_px``) columns as uint8 RGBN (HWC), zeros where it leaves the dataset and in the bands
+    not read.
 
-    GDAL writes the bands interleaved straight into the HWC buffer, so no transpose follows.
+    GDAL writes the bands interleaved straight into the HWC buffer, so no transpose follows;
+    bands read into the first channels move to their own (a NIR-R-G model's three: NIR, 0.004
+    ms a 64 px tile, where reading blue too cost 0.02).
 
     Only the part inside the dataset is read, so no boundless read (a VRT built per call, about
     100 times slower) is ever needed, and warped sources, which refuse boundless reads, work too.
     """
     width_px = width_px or size_px
-    pixels = np.zeros((size_px, width_px, len(bands)), dtype=np.uint8)
-    planar = pixels.transpose(2, 0, 1)  # (band, y, x) view of the same memory, for GDAL
+    check_rgbn_bands(bands)
+    pixels = np.zeros((size_px, width_px, len(RGBN_BANDS)), dtype=np.uint8)
+    planar = pixels[..., : len(bands)].transpose(2, 0, 1)  # (band, y, x) view of the same memory, for GDAL
     try:
         inside = window.intersection(Window(0, 0, src.width, src.height))
     except WindowError:
         return pixels
     if inside == window:
         _resampled_read(src, window, planar, bands, Resampling[resampling])
-        return pixels
+        return _to_own_channels(pixels, bands)
     scale_x, scale_y = width_px / window.width, size_px / window.height
     col0 = round((inside.col_off - window.col_off) * scale_x)
     row0 = round((inside.row_off - window.row_off) * scale_y)
     width = min(width_px - col0, max(1, round(inside.width * scale_x)))
     height = min(size_px - row0, max(1, round(inside.height * scale_y)))
     _resampled_read(src, inside, planar[:, row0 : row0 + height, col0 : col0 + width], bands, Resampling[resampling])
+    return _to_own_channels(pixels, bands)
+
+
+def check_rgbn_bands(bands: tuple[int, ...]) -> None:
+    """``bands`` must be some of R, G, B, NIR (1-4), ascending: InputError otherwise."""
+    if not bands or list(bands) != sorted(set(bands)) or not set(bands) <= set(RGBN_BANDS):
+        raise InputError(f"bands must be ascending, distinct and among {list(RGBN_BANDS)}, got {list(bands)}")
+
+
+def _to_own_channels(pixels: np.ndarray, bands: tuple[int, ...]) -> np.ndarray:
+    """Move the bands read into the first channels of an RGBN array to their own channels (last
+    first, so none is overwritten), leaving 0 where they were."""
+    for channel in reversed(range(len(bands))):
+        own = bands[channel] - 1
+        if own != channel:
+            pixels[..., own] = pixels[..., channel]
+            pixels[..., channel] = 0
     return pixels
 
 

@@ -30,6 +30,7 @@ PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 # and the tile's mean NDWI relative to that threshold: radiometry-invariant water evidence.
 SPECTRAL_FEATURE_NAMES = ("water_share", "water_share_strict", "water_share_loose", "ndwi_mean_minus_threshold")
 SCENE_STATS_LENGTH = 9
+GREEN_BAND, NIR_BAND = 2, 4  # NDWI's bands (1-based, of R, G, B, NIR)
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,12 @@ class ModelSpec:
     def spectral_count(self) -> int:
         """How many spectral features follow the embedding in each feature vector."""
         return len(SPECTRAL_FEATURE_NAMES) if self.spectral_features else 0
+
+    @property
+    def bands_read(self) -> tuple[int, ...]:
+        """The scene bands (1-based, of R, G, B, NIR) scoring reads: the composite's, and green and
+        NIR for the water share. A NIR-R-G model never reads blue (a quarter of the resampling)."""
+        return tuple(sorted({index + 1 for index in COMPOSITES[self.composite]} | {GREEN_BAND, NIR_BAND}))
 
     def to_dict(self) -> dict:
         """A JSON-ready dict."""

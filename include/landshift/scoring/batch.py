@@ -225,7 +225,7 @@ class TaskTiles:
 def read_batch(src, task: TaskTiles, index: np.ndarray, grid: TileGrid, spec) -> TileBatch:
     """The tiles at ``index`` of ``task`` read from their open scene at the model's input size."""
     cells = [grid.tile(int(c), int(r)) for c, r in zip(task.col[index], task.row[index], strict=True)]
-    reads = read_tiles(src, cells, spec.input_size, resampling=spec.resampling)
+    reads = read_tiles(src, cells, spec.input_size, resampling=spec.resampling, bands=spec.bands_read)
     pixels = np.stack([pixels for pixels, _ in reads])
     return TileBatch(index, pixels, task.scene_stats[index], np.array([valid for _, valid in reads]))
 
