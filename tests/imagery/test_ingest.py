@@ -24,6 +24,8 @@ def test_ingest_writes_cogs_once_and_reads_stay_faithful(tmp_path):
     assert not is_cloud_optimized(raw)
     [cog] = ingest_scenes(lake, [raw], lake.uri("cog"))
     assert is_cloud_optimized(cog)
+    with rasterio.open(cog) as written:
+        assert written.compression.name == "zstd" and written.overviews(1)  # lossless: same pixels, read faster
     modified = (tmp_path / "cog" / "m_4709963_se_14_1_20200831.tif").stat().st_mtime_ns
     assert ingest_scenes(lake, [raw], lake.uri("cog")) == [cog]  # idempotent: not rewritten
     assert (tmp_path / "cog" / "m_4709963_se_14_1_20200831.tif").stat().st_mtime_ns == modified

@@ -24,8 +24,12 @@ from landshift.lake.base import Lake, LocalLake
 
 log = logging.getLogger(__name__)
 
+# ZSTD rather than DEFLATE (both lossless): on the bench's 0.6 m quarter-quad, 377 MB instead of
+# 415, written as fast (5.1-5.9 s), and tile reads at the model's input 0.09 ms instead of 0.14
+# (one core, R, G and NIR): the decompression is most of a COG tile read.
 COG_OPTIONS = {
-    "COMPRESS": "DEFLATE",
+    "COMPRESS": "ZSTD",
+    "LEVEL": "9",
     "PREDICTOR": "2",
     "BLOCKSIZE": "512",
     "OVERVIEWS": "AUTO",
