@@ -15,6 +15,7 @@ COMMANDS = [
     ["run"],
     ["train"],
     ["evaluate"],
+    ["ingest"],
     ["seed-demo"],
     ["regions"],
     ["regions", "list"],

@@ -222,6 +222,31 @@ def products_show(
         typer.echo(call(lambda: product_report(root, region, vintage)))
 
 
+@app.command("ingest")
+def ingest_command(
+    region: Annotated[str, typer.Argument(help="A registered region id (landshift regions list).")],
+    vintage: Annotated[str, typer.Argument(help="Imagery vintage, YYYY or YYYYMMDD.")],
+    lake: LakeOption = "",
+    to: Annotated[
+        str, typer.Option("--to", help="Lake path template of the COGs, with {vintage} (and {region}).")
+    ] = "cog/imagery/{region}/{vintage}",
+    as_json: JsonOption = False,
+) -> None:
+    """Rewrite a vintage's delivered scenes as COGs with overviews, once; then point the region's
+    imagery at the printed template (0.6 m tiles read about 3x faster; same pixels)."""
+    from landshift.run.ingest import ingest_vintage
+
+    report = call(lambda: ingest_vintage(lake_root(lake), region, vintage, to))
+    emit(
+        report,
+        as_json,
+        lambda r: (
+            f"{r['region']} {r['vintage']}: {r['scenes']} scene(s), {r['written']} written as COGs under "
+            f"{r['cog_prefix']}\nUse them: set imagery: {r['imagery_template']!r} in the region's file."
+        ),
+    )
+
+
 @app.command("seed-demo")
 def seed_demo(
     shared_data: Annotated[Path, typer.Argument(help="The shared data folder (../shared/data).")],
