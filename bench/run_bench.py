@@ -46,7 +46,8 @@ SCENE_5M = "naip-nd/m_4709963_se_14_1_20200831.tif"
 TEXTURE_SAMPLE = "format-samples/naip-0.6m/m_3211605_ne_11_060_20200415.tif"
 RECOMMENDED_FORM = "cog"
 PROFILE_TILES = 512
-STEADY_COPIES = 4  # steady rates: jobs on N tiles and on 4N (the same tiles 4 times), marginal between them
+# Steady rates: jobs on N tiles and on 4N (the same tiles 4 times, see steady_copy), marginal between them.
+STEADY_COPIES = 4
 RATIOS = ("pipeline_vs_bare", "pipeline_vs_bare_per_core", "pipeline_vs_bare_end_to_end", "read_vs_raw", "feed_vs_read")
 RATIOS += ("feed_vs_read_end_to_end", "job_fixed_seconds", "breakdown_ms_per_tile")
 # One GPU's tiles/s for this backbone (MobileNetV2 0.35, 64 px): an assumption, see docs/performance.md.
@@ -170,12 +171,12 @@ def bare_per_core_rate(config, tiles_uri: str, launches: int = 2) -> float:
     from concurrent.futures import ThreadPoolExecutor
 
     cores, best = sorted(os.sched_getaffinity(0)), 0.0
+    common = {"lake": config.lake_root, "version": config.model_version, "tiles": tiles_uri, "profile": False}
+    common |= {"parts": len(cores), "batch": config.batch_size}
     for _ in range(launches):
         with tempfile.TemporaryDirectory(prefix="bare-barrier-") as barrier, ThreadPoolExecutor(len(cores)) as pool:
-            common = {"lake": config.lake_root, "version": config.model_version, "tiles": tiles_uri, "profile": False}
-            common |= {"parts": len(cores), "barrier": barrier, "batch": config.batch_size}
             runs = [
-                pool.submit(python_json, _PINNED, json.dumps({**common, "part": i, "core": c}))
+                pool.submit(python_json, _PINNED, json.dumps({**common, "barrier": barrier, "part": i, "core": c}))
                 for i, c in enumerate(cores)
             ]
             best = max(best, sum(float(run.result()) for run in runs))

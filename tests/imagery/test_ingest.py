@@ -22,12 +22,13 @@ def test_ingest_writes_cogs_once_and_reads_stay_faithful(tmp_path):
     (tmp_path / "raw").mkdir()
     copy(NAIP_2020, raw, driver="GTiff", tiled=True)  # as delivered: no overviews
     assert not is_cloud_optimized(raw)
-    [cog] = ingest_scenes(lake, [raw], lake.uri("cog"))
+    [(cog, written)] = ingest_scenes(lake, [raw], lake.uri("cog")).items()
+    assert written
     assert is_cloud_optimized(cog)
     with rasterio.open(cog) as written:
         assert written.compression.name == "zstd" and written.overviews(1)  # lossless: same pixels, read faster
     modified = (tmp_path / "cog" / "m_4709963_se_14_1_20200831.tif").stat().st_mtime_ns
-    assert ingest_scenes(lake, [raw], lake.uri("cog")) == [cog]  # idempotent: not rewritten
+    assert ingest_scenes(lake, [raw], lake.uri("cog")) == {cog: False}  # idempotent: not rewritten
     assert (tmp_path / "cog" / "m_4709963_se_14_1_20200831.tif").stat().st_mtime_ns == modified
     with rasterio.open(raw) as a, rasterio.open(cog) as b:
         assert np.array_equal(a.read(), b.read()) and a.transform == b.transform

@@ -228,8 +228,13 @@ def ingest_command(
     vintage: Annotated[str, typer.Argument(help="Imagery vintage, YYYY or YYYYMMDD.")],
     lake: LakeOption = "",
     to: Annotated[
-        str, typer.Option("--to", help="Lake path template of the COGs, with {vintage} (and {region}).")
-    ] = "cog/imagery/{region}/{vintage}",
+        str,
+        typer.Option(
+            "--to",
+            help="Lake path template of the COGs, with {vintage} (and {region}). "
+            "Default: cog/imagery/{region}/{vintage}",
+        ),
+    ] = "",
     as_json: JsonOption = False,
 ) -> None:
     """Rewrite a vintage's delivered scenes as COGs with overviews, once; then point the region's

@@ -61,7 +61,7 @@ def write_cog(src_path: str, dst_path: str, options: dict[str, str] | None = Non
 
 def ingest_scene(lake: Lake, scene_uri: str, dest_uri: str, options: dict[str, str] | None = None) -> bool:
     """Write one scene as a COG at ``dest_uri`` in the lake unless it is there already; returns
-    whether it wrote. A scene that already is a COG is copied as is."""
+    whether it wrote. Every scene is rewritten, even one that already is a COG."""
     if lake.exists(dest_uri):
         return False
     if isinstance(lake, LocalLake):
@@ -75,11 +75,12 @@ def ingest_scene(lake: Lake, scene_uri: str, dest_uri: str, options: dict[str, s
     return True
 
 
-def ingest_scenes(lake: Lake, scene_uris: list[str], dest_prefix_uri: str, workers: int = 2) -> list[str]:
+def ingest_scenes(lake: Lake, scene_uris: list[str], dest_prefix_uri: str, workers: int = 2) -> dict[str, bool]:
     """COGs of every scene under ``dest_prefix_uri`` (same file names), written once; returns
-    their URIs in the order of ``scene_uris``. Point the region's imagery prefix at the result."""
+    each COG's URI (in the order of ``scene_uris``) and whether this call wrote it. Point the
+    region's imagery prefix at the result."""
     dest = [f"{dest_prefix_uri.rstrip('/')}/{uri.rsplit('/', 1)[-1]}" for uri in scene_uris]
     with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="ingest") as pool:
         written = list(pool.map(lambda pair: ingest_scene(lake, *pair), zip(scene_uris, dest, strict=True)))
     log.info("Ingested %d of %d scene(s) as COGs under %s", sum(written), len(scene_uris), dest_prefix_uri)
-    return dest
+    return dict(zip(dest, written, strict=True))

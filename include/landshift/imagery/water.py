@@ -16,13 +16,14 @@ from landshift.core.errors import InputError
 # NDWI threshold floor (applied to each scene's Otsu threshold); -1 turns the floor off.
 WATER_THRESHOLD_FLOOR = 0.15
 SCENE_THRESHOLD_INDEX = 8  # the NDWI Otsu threshold's place in a scene-stats vector
+GREEN_BAND, NIR_BAND = 2, 4  # NDWI's bands, 1-based in a scene (channels 1 and 3 of RGBN tiles)
 
 
 def ndwi(tiles: np.ndarray) -> np.ndarray:
     """McFeeters NDWI = (green - nir) / (green + nir) of uint8 RGBN tiles [..., 4], float32."""
     if tiles.shape[-1] < 4:
         raise InputError(f"NDWI needs R, G, B, NIR bands, got {tiles.shape[-1]}")
-    green, nir = tiles[..., 1].astype(np.float32), tiles[..., 3].astype(np.float32)
+    green, nir = tiles[..., GREEN_BAND - 1].astype(np.float32), tiles[..., NIR_BAND - 1].astype(np.float32)
     return (green - nir) / np.maximum(green + nir, 1.0)
 
 
@@ -44,7 +45,7 @@ def tile_water_share(tiles: np.ndarray, scene_stats: np.ndarray, floor: float = 
         raise InputError(f"{len(tiles)} tiles but {len(thresholds)} scene-stats rows")
     valid = _valid_pixels(tiles)
     if tiles.dtype == np.uint8:  # NDWI of every (green, nir) pair, looked up: no division per pixel
-        pairs = (tiles[..., 1].astype(np.uint16) << 8) | tiles[..., 3]
+        pairs = (tiles[..., GREEN_BAND - 1].astype(np.uint16) << 8) | tiles[..., NIR_BAND - 1]
         index = _NDWI_OF_PAIR[pairs]
     else:
         index = ndwi(tiles)

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, fields
 import numpy as np
 
 from landshift.core.errors import InputError, IntegrityError
+from landshift.imagery.water import GREEN_BAND, NIR_BAND
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +31,6 @@ PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 # and the tile's mean NDWI relative to that threshold: radiometry-invariant water evidence.
 SPECTRAL_FEATURE_NAMES = ("water_share", "water_share_strict", "water_share_loose", "ndwi_mean_minus_threshold")
 SCENE_STATS_LENGTH = 9
-GREEN_BAND, NIR_BAND = 2, 4  # NDWI's bands (1-based, of R, G, B, NIR)
 
 
 @dataclass(frozen=True)
@@ -188,7 +188,7 @@ def spectral_ops(tiles, scene_stats, water_floor: float = -1.0):
     featurizer's graph); the first is :func:`landshift.imagery.water.tile_water_share`."""
     import tensorflow as tf
 
-    green, nir = tf.cast(tiles[..., 1], tf.float32), tf.cast(tiles[..., 3], tf.float32)
+    green, nir = tf.cast(tiles[..., GREEN_BAND - 1], tf.float32), tf.cast(tiles[..., NIR_BAND - 1], tf.float32)
     ndwi = (green - nir) / tf.maximum(green + nir, 1.0)
     valid = tf.cast(tf.reduce_any(tiles != 0, axis=-1), tf.float32)
     count = tf.maximum(tf.reduce_sum(valid, axis=(1, 2)), 1.0)

@@ -10,7 +10,6 @@ same pixels at full resolution. Idempotent: scenes already ingested are not rewr
 
 from __future__ import annotations
 
-import logging
 import string
 
 from landshift.core.errors import InputError
@@ -20,8 +19,6 @@ from landshift.lake.factory import open_lake
 from landshift.lake.uris import check_lake_path_syntax
 from landshift.regions.layout import resolve_path
 from landshift.regions.registry import TEMPLATE_FIELDS, get_region, validate_vintage
-
-log = logging.getLogger(__name__)
 
 DEFAULT_COG_TEMPLATE = "cog/imagery/{region}/{vintage}"
 
@@ -39,9 +36,11 @@ def cog_prefix(template: str, region: str, vintage: str) -> str:
     return template.format(region=region, vintage=vintage)
 
 
-def ingest_vintage(lake_root: str, region_id: str, vintage: str, template: str = DEFAULT_COG_TEMPLATE) -> dict:
-    """Write every scene of a registered region's vintage as a COG under ``template``; returns
-    what was found and written, and the imagery template to give the region."""
+def ingest_vintage(lake_root: str, region_id: str, vintage: str, template: str = "") -> dict:
+    """Write every scene of a registered region's vintage as a COG under ``template`` (empty:
+    ``DEFAULT_COG_TEMPLATE``); returns what was found and written, and the imagery template to
+    give the region."""
+    template = template or DEFAULT_COG_TEMPLATE
     region, vintage = get_region(region_id), validate_vintage(vintage)
     lake = open_lake(lake_root)
     source = resolve_path(lake_root, region.imagery_prefix(vintage))
@@ -49,23 +48,13 @@ def ingest_vintage(lake_root: str, region_id: str, vintage: str, template: str =
     if destination.rstrip("/") == source.rstrip("/"):
         raise InputError(f"the COG prefix {destination} is the imagery prefix itself: name another")
     scenes = discover_scenes(lake, source)
-    present = sum(lake.exists(f"{destination.rstrip('/')}/{uri.rsplit('/', 1)[-1]}") for uri in scenes)
     cogs = ingest_scenes(lake, scenes, destination)
-    report = {
+    return {
         "region": region.id,
         "vintage": vintage,
         "scenes": len(scenes),
-        "written": len(scenes) - present,
+        "written": sum(cogs.values()),
         "cog_prefix": destination,
-        "cogs": cogs,
+        "cogs": list(cogs),
         "imagery_template": template,
     }
-    log.info(
-        "LandShift ingest %s/%s: %d scene(s), %d written under %s",
-        region.id,
-        vintage,
-        len(scenes),
-        report["written"],
-        destination,
-    )
-    return report

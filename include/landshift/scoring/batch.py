@@ -516,8 +516,8 @@ def profile_task(config: ScoringConfig, tiles: pd.DataFrame) -> dict[str, float]
 # as reading 120 5 m tiles. So the job merges the plan's consecutive chunks into tasks of up to
 # this many tiles, and never into fewer tasks than the cluster has cores: a cluster's tasks only
 # reach the cap when every core has more than that many tiles. The task count is a multiple of
-# the cores, so the last wave of tasks keeps every core busy (3,000 tiles on 2 cores: 2 tasks of
-# 1,500, not 3 of 1,000 of which the third runs alone). At 4,096 instead of 1,024 the feed-only
+# the cores, so the last wave of tasks keeps every core busy (10,000 tiles on 2 cores: 4 tasks of
+# 2,500, not 3 of 3,334 of which the third runs alone). At 4,096 instead of 1,024 the feed-only
 # job on 2 cores went from 4,800 to 5,400-7,600 tiles/s per core at 5 m, scoring from
 # 1,460-1,700 to 1,820-1,890; a retried task re-reads at most 4,096 tiles (2 s at 5 m on a CPU core).
 TILES_PER_TASK = 4096
