@@ -327,11 +327,24 @@ def _validated_info(path: str, src: rasterio.DatasetReader, grid: TileGrid, min_
 OVERVIEW_OVERSAMPLING_THRESHOLD = 1.1
 
 
+def grid_read_env() -> rasterio.Env:
+    """The GDAL settings tile reads need (the overview choice above), for a ``with`` around them."""
+    return rasterio.Env(GDAL_OVERVIEW_OVERSAMPLING_THRESHOLD=str(OVERVIEW_OVERSAMPLING_THRESHOLD))
+
+
 @contextmanager
 def open_on_grid(path: str, grid: TileGrid) -> Iterator[rasterio.io.DatasetReaderBase]:
-    """Open a scene for reads in the grid's CRS (warped on the fly when the CRS differs)."""
-    threshold = {"GDAL_OVERVIEW_OVERSAMPLING_THRESHOLD": str(OVERVIEW_OVERSAMPLING_THRESHOLD)}
-    with rasterio.Env(**threshold), rasterio.open(path) as src:
+    """Open a scene for reads in the grid's CRS (warped on the fly when the CRS differs), with
+    the settings tile reads need."""
+    with grid_read_env(), scene_on_grid(path, grid) as src:
+        yield src
+
+
+@contextmanager
+def scene_on_grid(path: str, grid: TileGrid) -> Iterator[rasterio.io.DatasetReaderBase]:
+    """A scene opened in the grid's CRS (warped on the fly when the CRS differs); tile reads
+    from it need :func:`grid_read_env` around them."""
+    with rasterio.open(path) as src:
         if src.crs is not None and crs_name(src.crs) == grid.crs:
             yield src
             return

@@ -21,8 +21,9 @@ import resource
 import sys
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 
@@ -31,7 +32,7 @@ import pandas as pd
 
 from landshift.core.grid import TileGrid
 from landshift.imagery.planning import TILE_COLUMNS, check_scenes_unchanged
-from landshift.imagery.scenes import open_on_grid, read_tiles
+from landshift.imagery.scenes import grid_read_env, open_on_grid, read_tiles, scene_on_grid
 from landshift.model.spec import SPECTRAL_FEATURE_NAMES
 
 log = logging.getLogger(__name__)
@@ -223,18 +224,21 @@ class TaskTiles:
     row: np.ndarray
     scene_uri: np.ndarray
     scene_stats: np.ndarray
+    scene_revision: np.ndarray  # as planning recorded it ("" where the table has none)
 
     @classmethod
     def of(cls, tiles: pd.DataFrame) -> TaskTiles:
         """The tiles of a (non-empty) tiles table, ordered for scoring."""
         ordered = tiles.sort_values(["chunk", "row", "col"], ascending=[True, False, True])
         ordered = ordered.iloc[np.argsort(pd.factorize(ordered["scene_uri"])[0], kind="stable")]
+        revisions = ordered.get("scene_revision", pd.Series("", index=ordered.index)).fillna("")
         return cls(
             tile_id=ordered["tile_id"].astype(str).to_numpy(),
             col=ordered["col"].to_numpy(np.int32),
             row=ordered["row"].to_numpy(np.int32),
             scene_uri=ordered["scene_uri"].astype(str).to_numpy(),
             scene_stats=np.stack([np.asarray(s, dtype=np.float32) for s in ordered["scene_stats"]]),
+            scene_revision=revisions.astype(str).to_numpy(),
         )
 
     def __len__(self) -> int:
@@ -250,6 +254,55 @@ class TaskTiles:
         ]
 
 
+# Scenes a task's thread keeps open for its worker's next tasks. A worker's next task often goes
+# on with the same scene (a mosaic's tiles split into tasks, a quarter-quad across two tasks),
+# and opening one can cost as much as reading a hundred of its tiles: a 5 m VRT mosaic of 616
+# sources takes 20-50 ms, a scene on ADLS a round trip for its header.
+KEPT_SCENES_PER_THREAD = 8
+
+
+class KeptScenes:
+    """The scenes one thread read last, kept open (at most ``capacity``, the least recently used
+    closed first). A scene is the same while its path and planned revision are: a file replaced
+    since has another revision (the task checked it against the lake as it started)."""
+
+    def __init__(self, capacity: int = KEPT_SCENES_PER_THREAD) -> None:
+        self.capacity = capacity
+        self._open: OrderedDict[tuple[str, str, str], tuple[ExitStack, object]] = OrderedDict()
+
+    def scene(self, path: str, revision: str, grid: TileGrid):
+        """``path`` opened on ``grid`` (``landshift.imagery.scenes.scene_on_grid``), reused while kept."""
+        key = (path, revision, grid.crs)
+        if key in self._open:
+            self._open.move_to_end(key)
+            return self._open[key][1]
+        stack = ExitStack()
+        src = stack.enter_context(scene_on_grid(path, grid))
+        self._open[key] = (stack, src)
+        while len(self._open) > self.capacity:
+            self._open.popitem(last=False)[1][0].close()
+        return src
+
+    def close(self) -> None:
+        """Close every scene kept."""
+        while self._open:
+            self._open.popitem()[1][0].close()
+
+    def __len__(self) -> int:
+        return len(self._open)
+
+
+_thread_state = threading.local()
+
+
+def thread_kept_scenes() -> KeptScenes:
+    """The scenes this thread keeps open between tasks (a Python worker runs its tasks one after
+    another on one thread)."""
+    if not hasattr(_thread_state, "kept_scenes"):
+        _thread_state.kept_scenes = KeptScenes()
+    return _thread_state.kept_scenes
+
+
 def read_batch(src, task: TaskTiles, index: np.ndarray, grid: TileGrid, spec) -> TileBatch:
     """The tiles at ``index`` of ``task`` read from their open scene at the model's input size."""
     cells = [grid.tile(int(c), int(r)) for c, r in zip(task.col[index], task.row[index], strict=True)]
@@ -258,15 +311,23 @@ def read_batch(src, task: TaskTiles, index: np.ndarray, grid: TileGrid, spec) ->
     return TileBatch(index, pixels, task.scene_stats[index], np.array([valid for _, valid in reads]))
 
 
-def read_batches(task: TaskTiles, config: ScoringConfig, gdal_path, share: slice = slice(None)) -> Iterator[TileBatch]:
+def read_batches(
+    task: TaskTiles, config: ScoringConfig, gdal_path, share: slice = slice(None), kept: KeptScenes | None = None
+) -> Iterator[TileBatch]:
     """The batches of ``task`` (or every n-th of them, ``share``) read in this thread, each scene
-    opened once; when scoring with a model that does not measure water, with the kept tiles'
-    water share (off the model's thread)."""
+    opened once (or taken from ``kept``, the scenes this thread keeps open between tasks); when
+    scoring with a model that does not measure water, with the kept tiles' water share (off the
+    model's thread)."""
     model, grid = config.load(), config.grid
     spec, readers_measure_water = model.spec, not (config.emit_features or model_measures_water(model))
     spans = task.spans(config.batch_size)[share]
     for scene_uri, group in itertools.groupby(spans, key=lambda span: span[0]):
-        with open_on_grid(gdal_path(scene_uri), grid) as src:
+        if kept is None:
+            opened = open_on_grid(gdal_path(scene_uri), grid)
+        else:
+            revision = str(task.scene_revision[task.scene_uri == scene_uri][0])
+            opened = nullcontext(kept.scene(gdal_path(scene_uri), revision, grid))
+        with grid_read_env(), opened as src:
             for _, index in group:
                 batch = read_batch(src, task, index, grid, spec)
                 keep = batch.valid_fraction >= config.min_valid_fraction
@@ -341,7 +402,7 @@ def task_batches(task: TaskTiles, config: ScoringConfig, gdal_path, device: str)
     without it (same application, alternated), the 5 m job as fast."""
     if device.startswith("/GPU") or task_cores() > 1:
         return read_ahead(task, config, gdal_path, task_readers(config))
-    return read_batches(task, config, gdal_path)
+    return read_batches(task, config, gdal_path, kept=thread_kept_scenes())
 
 
 @lru_cache(maxsize=1)
