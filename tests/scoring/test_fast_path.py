@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import shutil
 import threading
+import time
 from dataclasses import replace
 
 import numpy as np
@@ -182,6 +183,10 @@ def test_a_thread_keeps_its_scenes_open_between_tasks_while_they_are_the_same_fi
     assert first.closed and not rewritten.closed and len(kept) == 2
     kept.close()
     assert rewritten.closed and len(kept) == 0
+    brief = KeptScenes(max_seconds=0.0)  # kept no longer than that: opened afresh
+    stale = brief.scene(path, "1:a", grid)
+    time.sleep(0.01)
+    assert brief.scene(path, "1:a", grid) is not stale and stale.closed
 
     task, kept = TaskTiles.of(tiles), KeptScenes()
     fresh = list(read_batches(task, config, lake.gdal_path))
@@ -189,6 +194,9 @@ def test_a_thread_keeps_its_scenes_open_between_tasks_while_they_are_the_same_fi
         again = list(read_batches(task, config, lake.gdal_path, kept=kept))
         assert all(np.array_equal(a.pixels, b.pixels) for a, b in zip(fresh, again, strict=True))
         assert len(kept) == 1
+    unrecorded = KeptScenes()
+    list(read_batches(TaskTiles.of(tiles.drop(columns="scene_revision")), config, lake.gdal_path, kept=unrecorded))
+    assert len(unrecorded) == 0  # no revision recorded: opened for the task only
 
 
 def expected_water_share(tiles: pd.DataFrame, config: ScoringConfig, gdal_path) -> pd.Series:

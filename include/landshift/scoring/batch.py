@@ -3,11 +3,12 @@
 The functions here run inside Spark's Python workers: each task gets a run of consecutive chunks
 of the plan (raster order, one scene after another), reads windows (on reader threads, one per
 task core, while the previous batch is in the model, when a GPU or a second core computes
-meanwhile; else between model calls), fills task-long result arrays, and keeps the model cached
-for the life of the worker (its heap frozen once the model is loaded, freed memory kept for
-reuse); numpy's BLAS runs on one thread while it scores. The tiles' water share is one of the model's spectral
-features; for a model without them, the readers measure it. Pixels never cross the JVM/Python
-boundary: only tile ids go in and a one-row manifest comes out.
+meanwhile; else between model calls, from scenes kept open between tasks), fills task-long
+result arrays, and keeps the model cached for the life of the worker (its heap frozen once the
+model is loaded, freed memory kept for reuse); numpy's BLAS runs on one thread while it scores.
+The tiles' water share is one of the model's spectral features; for a model without them, the
+readers measure it. Pixels never cross the JVM/Python boundary: only tile ids go in and a
+one-row manifest comes out.
 """
 
 from __future__ import annotations
@@ -130,7 +131,7 @@ def freeze_worker_heap() -> None:
 # once, and the heap's free top above its trim threshold (128 kB): the next read's resampling
 # buffers (35-90 MB for a row of 0.6 m tiles) and the model's activations then fault in every
 # page again. A scoring process keeps them for reuse instead: on the plain 0.6 m GeoTIFF, read
-# and model in turns on one core, 120 page faults a tile -> 0 and 0.80-0.90 -> 0.71-0.72 ms a
+# and model in turns on one core, 59-126 page faults a tile -> 0 and 0.80-0.90 -> 0.71-0.72 ms a
 # tile; a worker keeps at most the trim threshold of free heap beyond its peak.
 MALLOC_MMAP_THRESHOLD_BYTES = 256 * 2**20
 MALLOC_TRIM_THRESHOLD_BYTES = 512 * 2**20
@@ -257,28 +258,35 @@ class TaskTiles:
 # Scenes a task's thread keeps open for its worker's next tasks. A worker's next task often goes
 # on with the same scene (a mosaic's tiles split into tasks, a quarter-quad across two tasks),
 # and opening one can cost as much as reading a hundred of its tiles: a 5 m VRT mosaic of 616
-# sources takes 20-50 ms, a scene on ADLS a round trip for its header.
+# sources takes 20-50 ms, a scene on ADLS a round trip for its header. A scene open longer than
+# KEPT_SCENE_SECONDS is opened afresh (a lake handle then signs with the current credentials).
 KEPT_SCENES_PER_THREAD = 8
+KEPT_SCENE_SECONDS = 600.0
 
 
 class KeptScenes:
     """The scenes one thread read last, kept open (at most ``capacity``, the least recently used
-    closed first). A scene is the same while its path and planned revision are: a file replaced
-    since has another revision (the task checked it against the lake as it started)."""
+    closed first; none longer than ``max_seconds``). A scene is the same while its path and
+    planned revision are: a file replaced since has another revision (each task checks the
+    revisions against the lake as it starts)."""
 
-    def __init__(self, capacity: int = KEPT_SCENES_PER_THREAD) -> None:
-        self.capacity = capacity
-        self._open: OrderedDict[tuple[str, str, str], tuple[ExitStack, object]] = OrderedDict()
+    def __init__(self, capacity: int = KEPT_SCENES_PER_THREAD, max_seconds: float = KEPT_SCENE_SECONDS) -> None:
+        self.capacity, self.max_seconds = capacity, max_seconds
+        self._open: OrderedDict[tuple[str, str, str], tuple[ExitStack, object, float]] = OrderedDict()
 
     def scene(self, path: str, revision: str, grid: TileGrid):
         """``path`` opened on ``grid`` (``landshift.imagery.scenes.scene_on_grid``), reused while kept."""
         key = (path, revision, grid.crs)
         if key in self._open:
-            self._open.move_to_end(key)
-            return self._open[key][1]
+            stack, src, opened_at = self._open[key]
+            if time.monotonic() - opened_at <= self.max_seconds:
+                self._open.move_to_end(key)
+                return src
+            del self._open[key]
+            stack.close()
         stack = ExitStack()
         src = stack.enter_context(scene_on_grid(path, grid))
-        self._open[key] = (stack, src)
+        self._open[key] = (stack, src, time.monotonic())
         while len(self._open) > self.capacity:
             self._open.popitem(last=False)[1][0].close()
         return src
@@ -315,17 +323,18 @@ def read_batches(
     task: TaskTiles, config: ScoringConfig, gdal_path, share: slice = slice(None), kept: KeptScenes | None = None
 ) -> Iterator[TileBatch]:
     """The batches of ``task`` (or every n-th of them, ``share``) read in this thread, each scene
-    opened once (or taken from ``kept``, the scenes this thread keeps open between tasks); when
+    opened once (or taken from ``kept``, the scenes this thread keeps open between tasks, when
+    the tiles record the scene's revision); when
     scoring with a model that does not measure water, with the kept tiles' water share (off the
     model's thread)."""
     model, grid = config.load(), config.grid
     spec, readers_measure_water = model.spec, not (config.emit_features or model_measures_water(model))
     spans = task.spans(config.batch_size)[share]
     for scene_uri, group in itertools.groupby(spans, key=lambda span: span[0]):
-        if kept is None:
+        revision = str(task.scene_revision[task.scene_uri == scene_uri][0])
+        if kept is None or not revision:  # a scene without a recorded revision is never kept
             opened = open_on_grid(gdal_path(scene_uri), grid)
         else:
-            revision = str(task.scene_revision[task.scene_uri == scene_uri][0])
             opened = nullcontext(kept.scene(gdal_path(scene_uri), revision, grid))
         with grid_read_env(), opened as src:
             for _, index in group:
