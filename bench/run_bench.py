@@ -164,23 +164,21 @@ print(json.dumps(model_rate(model, pixels, stats, args["batch"], passes=3)))
 """
 
 
-def bare_per_core_rate(config, tiles_uri: str, launches: int = 2) -> float:
+def bare_per_core_rate(config, tiles_uri: str) -> float:
     """Tiles/s of the model alone as the job runs it: one single-threaded process per core, each
-    pinned with its share of the tiles in memory, started together; the sum, best of ``launches``
-    (a ceiling: this VM's speed drifts by 20-30 % over minutes, and one launch can land in a trough)."""
+    pinned with its share of the tiles in memory, started together; the sum (``job_figures``
+    keeps the best of its launches, alternated with the job's runs)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    cores, best = sorted(os.sched_getaffinity(0)), 0.0
+    cores = sorted(os.sched_getaffinity(0))
     common = {"lake": config.lake_root, "version": config.model_version, "tiles": tiles_uri, "profile": False}
     common |= {"parts": len(cores), "batch": config.batch_size}
-    for _ in range(launches):
-        with tempfile.TemporaryDirectory(prefix="bare-barrier-") as barrier, ThreadPoolExecutor(len(cores)) as pool:
-            runs = [
-                pool.submit(python_json, _PINNED, json.dumps({**common, "barrier": barrier, "part": i, "core": c}))
-                for i, c in enumerate(cores)
-            ]
-            best = max(best, sum(float(run.result()) for run in runs))
-    return best
+    with tempfile.TemporaryDirectory(prefix="bare-barrier-") as barrier, ThreadPoolExecutor(len(cores)) as pool:
+        runs = [
+            pool.submit(python_json, _PINNED, json.dumps({**common, "barrier": barrier, "part": i, "core": c}))
+            for i, c in enumerate(cores)
+        ]
+        return sum(float(run.result()) for run in runs)
 
 
 def breakdown(config, tiles: pd.DataFrame, uri: str, job_rate: float) -> dict:
@@ -256,7 +254,7 @@ def job_figures(spark, lake, config, tiles: pd.DataFrame, name: str) -> dict:
     for _ in range(2):
         best = job_times(spark, config, uris, out, best)
         bare = max(bare, model_rate(model, pixels, stats, config.batch_size))
-        per_core = max(per_core, bare_per_core_rate(config, uris[0], launches=1))
+        per_core = max(per_core, bare_per_core_rate(config, uris[0]))
     job = job_rates(best, len(tiles))
     feed_config = replace(config, feed_only=True)
     run_scoring(spark, feed_config, uris[0], out)  # warm-up

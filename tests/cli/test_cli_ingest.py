@@ -51,7 +51,7 @@ def test_ingest_writes_the_vintages_cogs_once_with_the_same_pixels(lake: Path):
         (["2014"], "no imagery"),
         (["2020", "--to", "raw/imagery/{region}/{vintage}/"], "is the imagery prefix itself"),
         (["2020", "--to", "cog/{region}"], "must use {vintage}"),
-        (["2020", "--to", "cog/{vintage}/{year}"], "must use {vintage}"),
+        (["2020", "--to", "cog/{vintage}/{year}"], "may only use {region} and {vintage}"),
         (["2020", "--to", "../outside/{vintage}"], "escape the lake"),
         (["20x0"], "vintage"),
     ],

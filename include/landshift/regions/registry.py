@@ -279,15 +279,7 @@ class _RegionModel(BaseModel):
     @field_validator("imagery")
     @classmethod
     def _imagery(cls, value: str) -> str:
-        check_lake_path_syntax(value, "imagery path")
-        try:
-            names = {name for _, name, _, _ in string.Formatter().parse(value) if name is not None}
-        except ValueError as exc:
-            raise ValueError(f"imagery path is not a valid template: {exc}") from exc
-        if names - TEMPLATE_FIELDS:
-            raise ValueError(
-                f"imagery path may only use {{region}} and {{vintage}}, not {sorted(names - TEMPLATE_FIELDS)}"
-            )
+        path_template_fields(value, "imagery path")
         return value
 
     @model_validator(mode="after")
@@ -295,6 +287,19 @@ class _RegionModel(BaseModel):
         if not self.manual and "{vintage}" not in self.imagery:
             raise ValueError(f"imagery path must contain {{vintage}}: {self.imagery!r}")
         return self
+
+
+def path_template_fields(template: str, what: str) -> set[str]:
+    """The fields a lake path template uses, of {region} and {vintage}; InputError (a
+    ValueError) for a template that is not a lake path, does not parse or uses other fields."""
+    check_lake_path_syntax(template, what)
+    try:
+        names = {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
+    except ValueError as exc:
+        raise InputError(f"{what} is not a valid template: {exc}") from exc
+    if names - TEMPLATE_FIELDS:
+        raise InputError(f"{what} may only use {{region}} and {{vintage}}, not {sorted(names - TEMPLATE_FIELDS)}")
+    return names
 
 
 def _field_errors(exc: ValidationError) -> list[tuple[str, str]]:

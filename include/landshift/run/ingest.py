@@ -10,15 +10,12 @@ same pixels at full resolution. Idempotent: scenes already ingested are not rewr
 
 from __future__ import annotations
 
-import string
-
 from landshift.core.errors import InputError
 from landshift.imagery.ingest import ingest_scenes
 from landshift.imagery.planning import discover_scenes
 from landshift.lake.factory import open_lake
-from landshift.lake.uris import check_lake_path_syntax
 from landshift.regions.layout import resolve_path
-from landshift.regions.registry import TEMPLATE_FIELDS, get_region, validate_vintage
+from landshift.regions.registry import get_region, path_template_fields, validate_vintage
 
 DEFAULT_COG_TEMPLATE = "cog/imagery/{region}/{vintage}"
 
@@ -26,12 +23,7 @@ DEFAULT_COG_TEMPLATE = "cog/imagery/{region}/{vintage}"
 def cog_prefix(template: str, region: str, vintage: str) -> str:
     """The lake path ``template`` names for one region-vintage; InputError for a template that
     is not a lake path or uses other fields than {region} and {vintage} (which it must hold)."""
-    check_lake_path_syntax(template, "COG prefix")
-    try:
-        names = {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
-    except ValueError as exc:
-        raise InputError(f"COG prefix is not a valid template: {exc}") from exc
-    if names - TEMPLATE_FIELDS or "vintage" not in names:
+    if "vintage" not in path_template_fields(template, "COG prefix"):
         raise InputError(f"COG prefix must use {{vintage}} (and may use {{region}}), got {template!r}")
     return template.format(region=region, vintage=vintage)
 

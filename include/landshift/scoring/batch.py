@@ -128,11 +128,12 @@ def freeze_worker_heap() -> None:
 
 
 # glibc returns a freed block above its mmap threshold (adaptive, at most 32 MB) to the system at
-# once, and the heap's free top above its trim threshold (128 kB): the next read's resampling
-# buffers (35-90 MB for a row of 0.6 m tiles) and the model's activations then fault in every
-# page again. A scoring process keeps them for reuse instead: on the plain 0.6 m GeoTIFF, read
-# and model in turns on one core, 59-126 page faults a tile -> 0 and 0.80-0.90 -> 0.71-0.72 ms a
-# tile; a worker keeps at most the trim threshold of free heap beyond its peak.
+# once, and the heap's free top above its trim threshold (128 kB): GDAL's buffers for a row of
+# 0.6 m tiles and its cache blocks are then mapped afresh and fault in every page again. A
+# scoring process keeps them for reuse instead. On the plain 0.6 m GeoTIFF, read and model in
+# turns on one core: 59-126 page faults a tile without; 85 with a 32 MB mmap threshold; 0 with
+# 64 or 512 MB (0.80-0.90 -> 0.71-0.74 ms a tile); 256 MB leaves room for rows of 64 tiles. A
+# worker keeps at most the trim threshold of free heap beyond its peak.
 MALLOC_MMAP_THRESHOLD_BYTES = 256 * 2**20
 MALLOC_TRIM_THRESHOLD_BYTES = 512 * 2**20
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # mallopt's parameter numbers (malloc.h)
@@ -324,20 +325,20 @@ def read_batches(
 ) -> Iterator[TileBatch]:
     """The batches of ``task`` (or every n-th of them, ``share``) read in this thread, each scene
     opened once (or taken from ``kept``, the scenes this thread keeps open between tasks, when
-    the tiles record the scene's revision); when
-    scoring with a model that does not measure water, with the kept tiles' water share (off the
-    model's thread)."""
+    the tiles record the scene's revision); when scoring with a model that does not measure
+    water, with the kept tiles' water share (off the model's thread)."""
     model, grid = config.load(), config.grid
     spec, readers_measure_water = model.spec, not (config.emit_features or model_measures_water(model))
     spans = task.spans(config.batch_size)[share]
     for scene_uri, group in itertools.groupby(spans, key=lambda span: span[0]):
-        revision = str(task.scene_revision[task.scene_uri == scene_uri][0])
+        indexes = [index for _, index in group]
+        revision = str(task.scene_revision[indexes[0][0]])
         if kept is None or not revision:  # a scene without a recorded revision is never kept
             opened = open_on_grid(gdal_path(scene_uri), grid)
         else:
             opened = nullcontext(kept.scene(gdal_path(scene_uri), revision, grid))
         with grid_read_env(), opened as src:
-            for _, index in group:
+            for index in indexes:
                 batch = read_batch(src, task, index, grid, spec)
                 keep = batch.valid_fraction >= config.min_valid_fraction
                 if keep.any() and readers_measure_water:  # here, so the model's thread only scores
