@@ -139,6 +139,23 @@ def test_model_device_args_follow_the_profile_and_reject_bad_values():
         device_args({"LANDSHIFT_SPARK_PROFILE": "tpu"})
 
 
+def test_submitted_jobs_compile_with_c1_and_keep_the_deployments_java_options():
+    import json
+
+    from landshift.scoring.spark import submit_conf
+
+    plain = submit_conf({}, "python3", "/jobs")
+    for key in ("spark.driver.extraJavaOptions", "spark.executor.extraJavaOptions"):
+        assert plain[key] == "-XX:TieredStopAtLevel=1"
+    own = {"spark.executor.extraJavaOptions": "-Dlog4j.configuration=x", "spark.driver.extraJavaOptions": "-XX:+UseZGC"}
+    conf = submit_conf({"LANDSHIFT_SPARK_CONF": json.dumps(own)}, "python3", "/jobs")
+    assert conf["spark.executor.extraJavaOptions"] == "-Dlog4j.configuration=x -XX:TieredStopAtLevel=1"
+    assert conf["spark.driver.extraJavaOptions"] == "-XX:+UseZGC -XX:TieredStopAtLevel=1"
+    tiered = {"spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=4"}  # a deployment's own choice wins
+    conf = submit_conf({"LANDSHIFT_SPARK_CONF": json.dumps(tiered)}, "python3", "/jobs")
+    assert conf["spark.driver.extraJavaOptions"] == "-XX:TieredStopAtLevel=4"
+
+
 def test_scoring_job_arguments_parse_into_the_worker_config():
     from landshift.scoring.spark import JobUsageError, scoring_config
 

@@ -100,16 +100,38 @@ def test_row_reads_cut_into_the_same_tiles_as_single_reads():
     assert batched[0][1] == 0.0 and batched[-1][1] == 1.0  # column 2168 lies outside the scene
 
 
+def test_strips_as_wide_as_a_cache_aliasing_stride_are_read_in_two_parts_with_the_same_pixels(monkeypatch):
+    """16 tiles of 64 px (1,024 px, a multiple of 512) inside the scene are read as 9 + 7 tiles;
+    the pixels and valid shares equal one whole read. A strip that leaves the scene stays whole."""
+    from landshift.imagery import scenes
+
+    reads = []
+    read_clipped = scenes._read_clipped
+    monkeypatch.setattr(scenes, "_read_clipped", lambda *a, **k: reads.append(a[1]) or read_clipped(*a, **k))
+    with open_on_grid(str(NAIP_2009), GRID) as src:
+        inside = [GRID.tile(c, 23250) for c in range(2170, 2186)]
+        clipped = [GRID.tile(c, 23250) for c in range(2160, 2176)]  # column 2168 lies outside the scene
+        split = [scenes.read_tile_row(src, strip, 64, (1, 2, 4)) for strip in (inside, clipped)]
+        assert [round(window.width / 44.8) for window in reads] == [9, 7, 16]
+        monkeypatch.setattr(scenes, "ALIASED_WIDTH_PX", 10**9)
+        whole = [scenes.read_tile_row(src, strip, 64, (1, 2, 4)) for strip in (inside, clipped)]
+    assert len(reads) == 5
+    for parts, one in zip(split, whole, strict=True):
+        for (pixels, valid), (pixels_whole, valid_whole) in zip(parts, one, strict=True):
+            assert np.array_equal(pixels, pixels_whole) and valid == valid_whole
+    assert split[0][0][1] == 1.0 and split[1][0][1] == 0.0
+
+
 def test_fast_bilinear_reads_equal_gdal_reads_of_the_source():
     """Bilinear strips resampled from a nodata-free copy equal GDAL's own reads of the scene,
     on the dark-NIR 2014 scene whose stray 0s and ragged edges take the nodata-aware path."""
     from rasterio.enums import Resampling
     from rasterio.windows import Window, WindowError, from_bounds
 
-    from landshift.imagery.scenes import _resampled_read
+    from landshift.imagery.scenes import _resampled_read, valid_mask
 
     scene = SHARED_DATA / "naip-nd" / "m_4709963_se_14_1_20140720.tif"
-    compared = 0
+    compared = fast_paths = 0
     with open_on_grid(str(scene), GRID) as src:
         for row in range(23245, 23262):
             for col in range(2165, 2190, 5):
@@ -119,14 +141,34 @@ def test_fast_bilinear_reads_equal_gdal_reads_of_the_source():
                     inside = window.intersection(Window(0, 0, src.width, src.height))
                 except WindowError:
                     continue
-                shape = (4, 96, 480)
-                expected = src.read((1, 2, 3, 4), window=inside, out_shape=shape, resampling=Resampling.bilinear)
-                fast = np.zeros((96, 480, 4), np.uint8)  # HWC memory, written through a planar view
-                _resampled_read(src, inside, fast.transpose(2, 0, 1), (1, 2, 3, 4), Resampling.bilinear)
-                fast = fast.transpose(2, 0, 1)
-                assert np.array_equal(fast, expected), (row, col)
-                compared += 1
-    assert compared > 50
+                for bands in ((1, 2, 3, 4), (1, 2, 4)):  # a NIR-R-G model's three land in their own channels
+                    shape = (len(bands), 96, 480)
+                    expected = src.read(bands, window=inside, out_shape=shape, resampling=Resampling.bilinear)
+                    fast = np.zeros((96, 480, 4), np.uint8)
+                    all_valid = _resampled_read(src, inside, fast, bands, Resampling.bilinear)
+                    channels = [band - 1 for band in bands]
+                    assert np.array_equal(fast.transpose(2, 0, 1)[channels], expected), (row, col, bands)
+                    assert not fast[..., sorted({0, 1, 2, 3} - set(channels))].any()
+                    if all_valid:  # claimed only where the native pixels hold no nodata: then none is 0
+                        assert valid_mask(fast, 0).all(), (row, col)
+                    fast_paths += all_valid
+                    compared += 1
+    assert compared > 100 and 0 < fast_paths < compared  # both paths taken
+
+
+def test_pointer_datasets_open_only_inside_the_fast_read():
+    """The fast read's in-memory view needs GDAL_MEM_ENABLE_OPEN; it is never left set, so a
+    path naming a raw address stays refused."""
+    from rasterio.errors import RasterioIOError
+
+    from landshift.imagery.scenes import _in_memory_view
+
+    native = np.arange(24, dtype=np.uint8).reshape(2, 3, 4)
+    with _in_memory_view(native) as view:
+        assert np.array_equal(view.read(), native)
+    name = f"MEM:::DATAPOINTER={native.ctypes.data},PIXELS=4,LINES=3,BANDS=2,DATATYPE=Byte"
+    with pytest.raises(RasterioIOError), rasterio.open(name):
+        pass
 
 
 def test_valid_mask_is_any_band_off_nodata_for_every_layout():
@@ -161,9 +203,9 @@ def test_fast_bilinear_reads_equal_gdal_reads_for_masked_and_warped_sources(name
                     expected = src.read(
                         (1, 2, 3, 4), window=window, out_shape=(4, 32, 32), resampling=Resampling.bilinear
                     )
-                    fast = np.zeros((4, 32, 32), np.uint8)
+                    fast = np.zeros((32, 32, 4), np.uint8)
                     _resampled_read(src, window, fast, (1, 2, 3, 4), Resampling.bilinear)
-                    assert np.array_equal(fast, expected), (grid_crs, row, col)
+                    assert np.array_equal(fast.transpose(2, 0, 1), expected), (grid_crs, row, col)
 
 
 def test_histogram_percentiles_equal_numpy_bit_for_bit():

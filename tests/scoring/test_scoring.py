@@ -101,3 +101,11 @@ def test_a_spark_worker_freezes_its_heap_and_the_driver_does_not(spark):
     before = gc.get_freeze_count()
     freeze_worker_heap()
     assert gc.get_freeze_count() == before
+
+
+def test_the_jvm_compiles_with_c1_only_and_keeps_sparks_own_options(spark):
+    # A job's JVM passes tile ids and results only; C2's compiles cost more than they save.
+    runtime = spark.sparkContext._jvm.java.lang.management.ManagementFactory.getRuntimeMXBean()
+    arguments = list(runtime.getInputArguments())
+    assert "-XX:TieredStopAtLevel=1" in arguments
+    assert any(argument.startswith("--add-opens") for argument in arguments)  # Spark's module options stay

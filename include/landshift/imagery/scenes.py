@@ -36,6 +36,11 @@ REQUIRED_BAND_COUNT = 4
 # Longest run of adjacent tiles read as one strip (measured on the bench mosaic, 96 px tiles:
 # 16 -> 6.9k, 32 -> 8.0k, 64 -> 8.6k, 128 -> 8.6k tiles/s); a 64-tile scoring batch is one strip.
 MAX_TILES_PER_READ = 64
+# GDAL's resampled reads filter a lines x width buffer of doubles column by column: with a width
+# of a multiple of 512 px, a column's entries lie a multiple of 4 KB apart, all in the same few
+# cache sets, so every line misses. A 64-tile strip of 64 px tiles (4,096 px) took 0.066-0.074 ms
+# a tile, 63 or 65 tiles 0.037-0.041 (5 m mosaic, one core).
+ALIASED_WIDTH_PX = 512
 # Blocks decoded by the sampled deep check, evenly spread over the scene, the last one always
 # included (truncation cuts the end of a file). Cost on the bench's 0.6 m quarter-quad
 # (10,000 x 12,000 px, 512 px blocks): see bench/results.json "deep_check_seconds".
@@ -365,7 +370,9 @@ def read_tile(
     scene are 0. A pixel is valid when any band read differs from nodata (0).
     """
     window = from_bounds(*tile.bounds, transform=src.transform)
-    pixels = _read_clipped(src, window, size_px, bands, resampling=resampling)
+    pixels, all_valid = _read_clipped(src, window, size_px, bands, resampling=resampling)
+    if all_valid:
+        return pixels, 1.0
     nodata = src.nodata if src.nodata is not None else 0
     return pixels, float(valid_mask(pixels, nodata).mean())
 
@@ -392,17 +399,28 @@ def read_tile_row(
     (``bands`` as in :func:`read_tile`).
 
     Tile edges lie on the grid, so the strip resampled to ``len(tiles) * size_px`` columns cuts
-    exactly into tiles: one GDAL call instead of one per tile.
+    exactly into tiles: one GDAL call instead of one per tile. A strip inside the scene as wide
+    as a multiple of ``ALIASED_WIDTH_PX`` is read in two parts: the same pixels, faster (see
+    there). Strips that leave the scene stay whole: the pixels at a clipped edge depend on the
+    strip's extent.
     """
     if not tiles:
         return []
     size = tiles[0].size_m
     west, south, _, north = tiles[0].bounds
     window = from_bounds(west, south, west + size * len(tiles), north, transform=src.transform)
-    pixels = _read_clipped(src, window, size_px, bands, width_px=size_px * len(tiles), resampling=resampling)
-    nodata = src.nodata if src.nodata is not None else 0
+    if len(tiles) > 1 and len(tiles) * size_px % ALIASED_WIDTH_PX == 0 and _lies_inside(src, window):
+        split = min(len(tiles) - 1, len(tiles) // 2 + 1)  # 64 tiles of 64 px: 33 + 31
+        return read_tile_row(src, tiles[:split], size_px, bands, resampling) + read_tile_row(
+            src, tiles[split:], size_px, bands, resampling
+        )
+    pixels, all_valid = _read_clipped(src, window, size_px, bands, width_px=size_px * len(tiles), resampling=resampling)
     count = len(tiles)
-    valid = valid_mask(pixels, nodata).reshape(size_px, count, size_px).mean(axis=(0, 2))
+    if all_valid:
+        valid = np.ones(count)
+    else:
+        nodata = src.nodata if src.nodata is not None else 0
+        valid = valid_mask(pixels, nodata).reshape(size_px, count, size_px).mean(axis=(0, 2))
     # Each tile is a view of the strip (rows stay contiguous); stacking a batch copies it anyway.
     return [(pixels[:, index * size_px : (index + 1) * size_px], float(valid[index])) for index in range(count)]
 
@@ -428,6 +446,16 @@ def read_tiles(
     return results
 
 
+def _lies_inside(src: rasterio.io.DatasetReaderBase, window: Window) -> bool:
+    """Whether ``window`` lies wholly inside the dataset."""
+    return (
+        window.col_off >= 0
+        and window.row_off >= 0
+        and window.col_off + window.width <= src.width
+        and window.row_off + window.height <= src.height
+    )
+
+
 def _read_clipped(
     src: rasterio.io.DatasetReaderBase,
     window: Window,
@@ -435,14 +463,11 @@ def _read_clipped(
     bands: tuple[int, ...],
     width_px: int | None = None,
     resampling: str = "bilinear",
-) -> np.ndarray:
+) -> tuple[np.ndarray, bool]:
     """Read ``bands`` of ``window`` resampled to ``size_px`` rows by ``width_px`` (default
     ``size_px``) columns as uint8 RGBN (HWC), zeros where it leaves the dataset and in the bands
-    not read.
-
-    GDAL writes the bands interleaved straight into the HWC buffer, so no transpose follows;
-    bands read into the first channels move to their own (a NIR-R-G model's three: NIR, 0.004
-    ms a 64 px tile, where reading blue too cost 0.02).
+    not read; and whether every pixel is known valid (resampled from native pixels none of which
+    is nodata, so no valid-pixel count is needed).
 
     Only the part inside the dataset is read, so no boundless read (a VRT built per call, about
     100 times slower) is ever needed, and warped sources, which refuse boundless reads, work too.
@@ -450,21 +475,19 @@ def _read_clipped(
     width_px = width_px or size_px
     check_rgbn_bands(bands)
     pixels = np.zeros((size_px, width_px, len(RGBN_BANDS)), dtype=np.uint8)
-    planar = pixels[..., : len(bands)].transpose(2, 0, 1)  # (band, y, x) view of the same memory, for GDAL
     try:
         inside = window.intersection(Window(0, 0, src.width, src.height))
     except WindowError:
-        return pixels
+        return pixels, False
     if inside == window:
-        _resampled_read(src, window, planar, bands, Resampling[resampling])
-        return _to_own_channels(pixels, bands)
+        return pixels, _resampled_read(src, window, pixels, bands, Resampling[resampling])
     scale_x, scale_y = width_px / window.width, size_px / window.height
     col0 = round((inside.col_off - window.col_off) * scale_x)
     row0 = round((inside.row_off - window.row_off) * scale_y)
     width = min(width_px - col0, max(1, round(inside.width * scale_x)))
     height = min(size_px - row0, max(1, round(inside.height * scale_y)))
-    _resampled_read(src, inside, planar[:, row0 : row0 + height, col0 : col0 + width], bands, Resampling[resampling])
-    return _to_own_channels(pixels, bands)
+    _resampled_read(src, inside, pixels[row0 : row0 + height, col0 : col0 + width], bands, Resampling[resampling])
+    return pixels, False
 
 
 def check_rgbn_bands(bands: tuple[int, ...]) -> None:
@@ -487,6 +510,9 @@ def _to_own_channels(pixels: np.ndarray, bands: tuple[int, ...]) -> np.ndarray:
 # Native pixels read around a window for resampling; GDAL's bilinear kernel needs 1.
 RESAMPLING_MARGIN_PX = 2
 
+# GDAL's names of the numpy types an in-memory view of native pixels can take.
+GDAL_TYPE_NAMES = {"uint8": "Byte", "uint16": "UInt16", "int16": "Int16", "float32": "Float32"}
+
 
 def _resampled_read(
     src: rasterio.io.DatasetReaderBase,
@@ -494,46 +520,77 @@ def _resampled_read(
     out: np.ndarray,
     bands: tuple[int, ...],
     resampling: Resampling,
-) -> np.ndarray:
-    """``src.read`` of ``window`` resampled into ``out`` (band, y, x; any strides); for bilinear,
-    byte-identical and about twice as fast.
+) -> bool:
+    """``src.read`` of ``window`` resampled into ``out`` (y, x, RGBN channel; any strides), each
+    band in its own channel; for bilinear, byte-identical and about twice as fast. Returns
+    whether every pixel written is valid.
 
     GDAL's bilinear kernel takes a slow nodata-aware path whenever a band declares nodata,
     even where no pixel holds it. So the native pixels around the window are read once and, when
-    none of them is nodata, resampled from an in-memory copy that declares none; otherwise (scene
-    edges, the odd 0 in a dark band, sources with alpha or per-dataset masks) the source is
-    resampled as is. Sources without nodata (NAIP as delivered) and windows an overview serves
-    (COGs) go straight to GDAL: there is no slow path to avoid, and the overview saves reading
-    native pixels.
+    none of them is nodata, resampled from an in-memory view of them that declares none: then
+    every pixel is valid too (a bilinear pixel is a weighted mean of native ones, none 0).
+    Otherwise (scene edges, the odd 0 in a dark band, sources with alpha or per-dataset masks)
+    the source is resampled as is. Sources without nodata (NAIP as delivered) and windows an
+    overview serves (COGs) go straight to GDAL: there is no slow path to avoid, and the overview
+    saves reading native pixels.
     """
     if (
         resampling != Resampling.bilinear
         or src.nodata is None
-        or _overview_serves(src, window, out.shape[-1])
+        or src.dtypes[0] not in GDAL_TYPE_NAMES
+        or _overview_serves(src, window, out.shape[1])
         or not _masked_by_nodata_only(src, bands)
     ):
-        return src.read(bands, window=window, out=out, resampling=resampling)
+        return _direct_read(src, window, out, bands, resampling)
     margin = RESAMPLING_MARGIN_PX
     col0, row0 = max(0, math.floor(window.col_off) - margin), max(0, math.floor(window.row_off) - margin)
     col1 = min(src.width, math.ceil(window.col_off + window.width) + margin)
     row1 = min(src.height, math.ceil(window.row_off + window.height) + margin)
-    around = Window(col0, row0, col1 - col0, row1 - row0)
-    native = src.read(bands, window=around)
-    nodata = src.nodata if src.nodata is not None else 0
-    if (native == nodata).any():
-        return src.read(bands, window=window, out=out, resampling=resampling)
-    profile = {
-        "driver": "MEM",
-        "width": around.width,
-        "height": around.height,
-        "count": len(bands),
-        "dtype": native.dtype.name,
-        "transform": src.transform @ Affine.translation(col0, row0),
-    }
-    with rasterio.open("", "w+", **profile) as copy:
-        copy.write(native)
-        inner = Window(window.col_off - col0, window.row_off - row0, window.width, window.height)
-        return copy.read(window=inner, out=out, resampling=resampling)
+    native = np.empty((len(bands), row1 - row0, col1 - col0), dtype=src.dtypes[0])
+    src.read(bands, window=Window(col0, row0, col1 - col0, row1 - row0), out=native)
+    if (native == src.nodata).any():
+        return _direct_read(src, window, out, bands, resampling)
+    inner = Window(window.col_off - col0, window.row_off - row0, window.width, window.height)
+    with _in_memory_view(native) as view:
+        for index, band in enumerate(bands):
+            view.read(index + 1, window=inner, out=out[..., band - 1], resampling=resampling)
+    return True
+
+
+def _direct_read(
+    src: rasterio.io.DatasetReaderBase,
+    window: Window,
+    out: np.ndarray,
+    bands: tuple[int, ...],
+    resampling: Resampling,
+) -> bool:
+    """GDAL's own resampled read of ``bands`` into ``out`` (HWC), interleaved straight into its
+    first channels in one call, then moved to their own (a NIR-R-G model's three: NIR, 0.004 ms
+    a 64 px tile, where reading blue too cost 0.02). Nothing is known about validity: False."""
+    src.read(bands, window=window, out=out[..., : len(bands)].transpose(2, 0, 1), resampling=resampling)
+    _to_own_channels(out, bands)
+    return False
+
+
+@contextmanager
+def _in_memory_view(native: np.ndarray) -> Iterator[rasterio.io.DatasetReader]:
+    """A GDAL dataset over ``native`` (band, y, x; C-contiguous) without a copy: 40 us where a
+    MEM dataset written band by band takes 160.
+
+    GDAL opens pointer datasets only with GDAL_MEM_ENABLE_OPEN set (a path naming a raw address
+    would read any memory), so it is set for this one open only, never for paths from users.
+    """
+    bands, height, width = native.shape
+    name = (
+        f"MEM:::DATAPOINTER={native.ctypes.data},PIXELS={width},LINES={height},BANDS={bands},"
+        f"DATATYPE={GDAL_TYPE_NAMES[native.dtype.name]},PIXELOFFSET={native.itemsize},"
+        f"LINEOFFSET={width * native.itemsize},BANDOFFSET={width * height * native.itemsize},"
+        "GEOTRANSFORM=0/1/0/0/0/-1"  # any will do (reads are by pixel); none would warn on every open
+    )
+    with rasterio.Env(GDAL_MEM_ENABLE_OPEN="YES"):
+        dataset = rasterio.open(name)
+    with dataset:
+        yield dataset
 
 
 def _overview_serves(src: rasterio.io.DatasetReaderBase, window: Window, width_px: int) -> bool:

@@ -6,7 +6,7 @@ import os
 import sys
 from typing import Any
 
-from landshift.scoring.spark import CPU_CONF
+from landshift.scoring.spark import CPU_CONF, with_jit_options
 
 LOCAL_CONF: dict[str, str] = {
     **CPU_CONF,
@@ -22,6 +22,6 @@ def local_session(master: str = "local[*]", app: str = "landshift", conf: dict[s
 
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder.master(master).appName(app)
-    for key, value in {**LOCAL_CONF, **(conf or {})}.items():
+    for key, value in with_jit_options({**LOCAL_CONF, **(conf or {})}).items():
         builder = builder.config(key, value)
     return builder.getOrCreate()
