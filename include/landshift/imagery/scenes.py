@@ -39,7 +39,7 @@ MAX_TILES_PER_READ = 64
 # GDAL's resampled reads filter a lines x width buffer of doubles column by column: with a width
 # of a multiple of 512 px, a column's entries lie a multiple of 4 KB apart, all in the same few
 # cache sets, so every line misses. A 64-tile strip of 64 px tiles (4,096 px) took 0.066-0.074 ms
-# a tile, 63 or 65 tiles 0.037-0.041 (5 m mosaic, one core).
+# a tile, 65 tiles 0.037-0.041 (5 m mosaic, one core).
 ALIASED_WIDTH_PX = 512
 # Blocks decoded by the sampled deep check, evenly spread over the scene, the last one always
 # included (truncation cuts the end of a file). Cost on the bench's 0.6 m quarter-quad
@@ -522,26 +522,43 @@ def _resampled_read(
     resampling: Resampling,
 ) -> bool:
     """``src.read`` of ``window`` resampled into ``out`` (y, x, RGBN channel; any strides), each
-    band in its own channel; for bilinear, byte-identical and about twice as fast. Returns
-    whether every pixel written is valid.
+    band in its own channel; returns whether every pixel written is known valid.
+
+    Bilinear reads go through :func:`_nodata_free_read` where it applies (byte-identical, about
+    twice as fast). Otherwise GDAL reads the bands interleaved straight into the first channels
+    in one call, and they move to their own (a NIR-R-G model's three: NIR, 0.004 ms a 64 px tile,
+    where reading blue too cost 0.02).
+    """
+    if resampling == Resampling.bilinear and _nodata_free_read(src, window, out, bands):
+        return True
+    src.read(bands, window=window, out=out[..., : len(bands)].transpose(2, 0, 1), resampling=resampling)
+    _to_own_channels(out, bands)
+    return False
+
+
+def _nodata_free_read(
+    src: rasterio.io.DatasetReaderBase, window: Window, out: np.ndarray, bands: tuple[int, ...]
+) -> bool:
+    """Bilinear read of ``window`` into ``out`` (as :func:`_resampled_read`) from the native
+    pixels around it when none of them is nodata; False, with nothing written, where it does not
+    apply.
 
     GDAL's bilinear kernel takes a slow nodata-aware path whenever a band declares nodata,
     even where no pixel holds it. So the native pixels around the window are read once and, when
     none of them is nodata, resampled from an in-memory view of them that declares none: then
     every pixel is valid too (a bilinear pixel is a weighted mean of native ones, none 0).
-    Otherwise (scene edges, the odd 0 in a dark band, sources with alpha or per-dataset masks)
+    Elsewhere (scene edges, the odd 0 in a dark band, sources with alpha or per-dataset masks)
     the source is resampled as is. Sources without nodata (NAIP as delivered) and windows an
     overview serves (COGs) go straight to GDAL: there is no slow path to avoid, and the overview
     saves reading native pixels.
     """
     if (
-        resampling != Resampling.bilinear
-        or src.nodata is None
+        src.nodata is None
         or src.dtypes[0] not in GDAL_TYPE_NAMES
         or _overview_serves(src, window, out.shape[1])
         or not _masked_by_nodata_only(src, bands)
     ):
-        return _direct_read(src, window, out, bands, resampling)
+        return False
     margin = RESAMPLING_MARGIN_PX
     col0, row0 = max(0, math.floor(window.col_off) - margin), max(0, math.floor(window.row_off) - margin)
     col1 = min(src.width, math.ceil(window.col_off + window.width) + margin)
@@ -549,33 +566,18 @@ def _resampled_read(
     native = np.empty((len(bands), row1 - row0, col1 - col0), dtype=src.dtypes[0])
     src.read(bands, window=Window(col0, row0, col1 - col0, row1 - row0), out=native)
     if (native == src.nodata).any():
-        return _direct_read(src, window, out, bands, resampling)
+        return False
     inner = Window(window.col_off - col0, window.row_off - row0, window.width, window.height)
     with _in_memory_view(native) as view:
         for index, band in enumerate(bands):
-            view.read(index + 1, window=inner, out=out[..., band - 1], resampling=resampling)
+            view.read(index + 1, window=inner, out=out[..., band - 1], resampling=Resampling.bilinear)
     return True
-
-
-def _direct_read(
-    src: rasterio.io.DatasetReaderBase,
-    window: Window,
-    out: np.ndarray,
-    bands: tuple[int, ...],
-    resampling: Resampling,
-) -> bool:
-    """GDAL's own resampled read of ``bands`` into ``out`` (HWC), interleaved straight into its
-    first channels in one call, then moved to their own (a NIR-R-G model's three: NIR, 0.004 ms
-    a 64 px tile, where reading blue too cost 0.02). Nothing is known about validity: False."""
-    src.read(bands, window=window, out=out[..., : len(bands)].transpose(2, 0, 1), resampling=resampling)
-    _to_own_channels(out, bands)
-    return False
 
 
 @contextmanager
 def _in_memory_view(native: np.ndarray) -> Iterator[rasterio.io.DatasetReader]:
-    """A GDAL dataset over ``native`` (band, y, x; C-contiguous) without a copy: 40 us where a
-    MEM dataset written band by band takes 160.
+    """A GDAL dataset over ``native`` (band, y, x; C-contiguous) without a copy: 90 us with its
+    settings, where a MEM dataset created and written took 160.
 
     GDAL opens pointer datasets only with GDAL_MEM_ENABLE_OPEN set (a path naming a raw address
     would read any memory), so it is set for this one open only, never for paths from users.
