@@ -8,7 +8,7 @@ The bench arranges inputs and times the library's own calls (planning, ``read_ti
 job's steady rate, marginal between N and 4N tiles, over the bare model; _per_core: over one pinned
 single-threaded model process per core; _end_to_end: the N-tile job's plain rate), feed_vs_read
 (the job with a no-op model, tiles/s per core, over the single-thread read rate), the fixed
-seconds per job, breakdown_ms_per_tile (``profile_task`` on one pinned core, and the job's
+seconds per job, breakdown_ms_per_tile (``profile_task`` on one pinned core, scene opening apart, and the job's
 steady core-ms per tile beyond it). Plus read_vs_raw, scaling_2_vs_1, peak RSS, deep checks,
 reads from the lake (Azurite) per GDAL setting, the plan stage as scenes grow, cold start, state
 projection.

@@ -1,5 +1,7 @@
 """Scene validation and windowed tile reads on real NAIP."""
 
+import threading
+
 import numpy as np
 import pytest
 import rasterio
@@ -7,11 +9,18 @@ import rasterio
 from conftest import NAIP_2009, ND_CRS, SHARED_DATA
 from landshift.core.errors import InputError
 from landshift.core.grid import TileGrid
-from landshift.imagery.scenes import inspect_scene, open_on_grid, read_tile, scene_stats
+from landshift.imagery.scenes import inspect_scene, open_on_grid, read_tile, scene_stats, window_from_bounds
 
 pytestmark = pytest.mark.data
 
 GRID = TileGrid(ND_CRS, 224)
+FORMAT_SAMPLES = [
+    "naip-0.6m/m_3008501_ne_16_1_20110815.tif",
+    "naip-0.6m/m_3211605_ne_11_060_20200415.tif",
+    "naip-0.6m/m_4208701_ne_16_060_20200902.tif",
+    "usda-cdl/2021_30m_cdls.tif",
+    "chesapeake-lulc/Baywide_7class_20132014_E1300000_N1770000.tif",
+]
 
 
 def test_a_real_scene_validates_with_its_footprint():
@@ -156,6 +165,38 @@ def test_fast_bilinear_reads_equal_gdal_reads_of_the_source():
     assert compared > 100 and 0 < fast_paths < compared  # both paths taken
 
 
+def test_fast_reads_reuse_one_view_and_never_reach_its_stale_pixels(monkeypatch):
+    """Strips inside the scene resample from one buffer kept by the thread: stale pixels east and
+    south of a strip (here 255s) never reach a read; a strip the scene cuts gets a view of its own."""
+    from rasterio.enums import Resampling
+    from rasterio.windows import from_bounds
+
+    from landshift.imagery import scenes
+
+    opened = []
+    open_pointer = scenes._open_pointer_dataset
+    monkeypatch.setattr(scenes, "_open_pointer_dataset", lambda a: opened.append(a.shape) or open_pointer(a))
+    monkeypatch.setattr(scenes, "_thread_state", threading.local())  # a fresh thread's buffer
+    scenes._thread_native_buffer().region((4, 120, 2000), "uint8")[:] = 255
+    scene = SHARED_DATA / "naip-nd" / "m_4709963_se_14_1_20200831.tif"
+    with open_on_grid(str(scene), GRID) as src:
+        for row, col, count in [(23250, 2170, 12), (23251, 2172, 3), (23252, 2171, 7), (23250, 2173, 1)]:
+            west, south, _, _ = GRID.tile(col, row).bounds
+            window = from_bounds(west, south, west + count * 224, south + 224, transform=src.transform)
+            fast = np.zeros((64, 64 * count, 4), np.uint8)
+            assert scenes._resampled_read(src, window, fast, (1, 2, 4), Resampling.bilinear)  # the fast path
+            shape = (3, 64, 64 * count)
+            expected = src.read((1, 2, 4), window=window, out_shape=shape, resampling=Resampling.bilinear)
+            assert np.array_equal(fast.transpose(2, 0, 1)[[0, 1, 3]], expected), (row, col, count)
+        assert opened == [(4, 120, 2000)]  # the one view, made before the reads
+        edge = from_bounds(*GRID.tile(2189, 23250).bounds, transform=src.transform)  # 1.8 px from the east edge
+        fast = np.zeros((64, 64, 4), np.uint8)
+        assert scenes._resampled_read(src, edge, fast, (1, 2, 4), Resampling.bilinear)
+        expected = src.read((1, 2, 4), window=edge, out_shape=(3, 64, 64), resampling=Resampling.bilinear)
+        assert np.array_equal(fast.transpose(2, 0, 1)[[0, 1, 3]], expected)
+    assert len(opened) == 2 and opened[1][2] < 50  # a view of that strip's pixels alone
+
+
 def test_pointer_datasets_open_only_inside_the_fast_read():
     """The fast read's in-memory view needs GDAL_MEM_ENABLE_OPEN; it is never left set, so a
     path naming a raw address stays refused."""
@@ -206,6 +247,26 @@ def test_fast_bilinear_reads_equal_gdal_reads_for_masked_and_warped_sources(name
                     fast = np.zeros((32, 32, 4), np.uint8)
                     _resampled_read(src, window, fast, (1, 2, 3, 4), Resampling.bilinear)
                     assert np.array_equal(fast.transpose(2, 0, 1), expected), (grid_crs, row, col)
+
+
+@pytest.mark.parametrize(
+    "name", ["naip-nd/m_4709963_se_14_1_20200831.tif", *(f"format-samples/{p}" for p in FORMAT_SAMPLES)]
+)
+def test_tile_windows_equal_rasterios_from_bounds_to_the_bit(name):
+    from rasterio.windows import WindowError, from_bounds
+
+    with rasterio.open(SHARED_DATA / name) as src:
+        transform = src.transform
+    rng = np.random.default_rng(7)
+    for _ in range(3000):
+        size = float(rng.choice([224.0, 112.0, 30.0, 0.6]))
+        col, row, count = rng.integers(-40_000, 40_000), rng.integers(-40_000, 40_000), rng.integers(1, 65)
+        west, north = col * size, row * size
+        bounds = (west, north - size, west + count * size, north)
+        ours, theirs = window_from_bounds(*bounds, transform), from_bounds(*bounds, transform=transform)
+        assert ours.flatten() == theirs.flatten() and all(type(v) is float for v in ours.flatten())
+    with pytest.raises(WindowError):
+        window_from_bounds(10.0, 0.0, 0.0, 10.0, transform)  # west of east
 
 
 def test_histogram_percentiles_equal_numpy_bit_for_bit():

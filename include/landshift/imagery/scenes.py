@@ -6,9 +6,11 @@ import logging
 import math
 import os
 import re
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -19,7 +21,7 @@ from rasterio.enums import Interleaving, MaskFlags, Resampling
 from rasterio.errors import CRSError, RasterioIOError
 from rasterio.vrt import WarpedVRT
 from rasterio.warp import transform_bounds
-from rasterio.windows import Window, WindowError, from_bounds
+from rasterio.windows import Window, WindowError
 
 from landshift.core.errors import InputError, NotFoundError
 from landshift.core.grid import Bounds, Tile, TileGrid
@@ -369,12 +371,36 @@ def read_tile(
     Only ``bands`` (1-based, of R, G, B, NIR) are read; the others stay 0. Pixels outside the
     scene are 0. A pixel is valid when any band read differs from nodata (0).
     """
-    window = from_bounds(*tile.bounds, transform=src.transform)
+    window = window_from_bounds(*tile.bounds, src.transform)
     pixels, all_valid = _read_clipped(src, window, size_px, bands, resampling=resampling)
     if all_valid:
         return pixels, 1.0
     nodata = src.nodata if src.nodata is not None else 0
     return pixels, float(valid_mask(pixels, nodata).mean())
+
+
+def window_from_bounds(west: float, south: float, east: float, north: float, transform: Affine) -> Window:
+    """``rasterio.windows.from_bounds`` for an affine transform, to the same bits (the same matrix
+    product with the same inverse), without its per-call overhead: 4-6 us instead of 21-33, paid
+    once or three times per strip read."""
+    if (east - west) / transform.a < 0 or (south - north) / transform.e < 0:
+        raise WindowError("Bounds and transform are inconsistent")
+    corners = np.empty((3, 4))
+    corners[0] = (west, east, east, west)
+    corners[1] = (north, north, south, south)
+    corners[2] = 1
+    cols, rows = _inverse_matrix(transform).dot(corners)[:2].tolist()
+    col0, row0 = min(cols), min(rows)
+    return Window(col_off=col0, row_off=row0, width=max(max(cols) - col0, 0.0), height=max(max(rows) - row0, 0.0))
+
+
+@lru_cache(maxsize=64)
+def _inverse_matrix(transform: Affine) -> np.ndarray:
+    """``transform``'s inverse as rasterio's AffineTransformer holds it (3 x 3 float64, read-only)."""
+    matrix = np.empty((3, 3))
+    matrix.flat[:] = ~transform
+    matrix.flags.writeable = False
+    return matrix
 
 
 def valid_mask(pixels: np.ndarray, nodata: float) -> np.ndarray:
@@ -408,7 +434,7 @@ def read_tile_row(
         return []
     size = tiles[0].size_m
     west, south, _, north = tiles[0].bounds
-    window = from_bounds(west, south, west + size * len(tiles), north, transform=src.transform)
+    window = window_from_bounds(west, south, west + size * len(tiles), north, src.transform)
     if len(tiles) > 1 and len(tiles) * size_px % ALIASED_WIDTH_PX == 0 and _lies_inside(src, window):
         split = min(len(tiles) - 1, len(tiles) // 2 + 1)  # 64 tiles of 64 px: 33 + 31
         return read_tile_row(src, tiles[:split], size_px, bands, resampling) + read_tile_row(
@@ -563,15 +589,61 @@ def _nodata_free_read(
     col0, row0 = max(0, math.floor(window.col_off) - margin), max(0, math.floor(window.row_off) - margin)
     col1 = min(src.width, math.ceil(window.col_off + window.width) + margin)
     row1 = min(src.height, math.ceil(window.row_off + window.height) + margin)
-    native = np.empty((len(bands), row1 - row0, col1 - col0), dtype=src.dtypes[0])
+    shape = (len(bands), row1 - row0, col1 - col0)
+    # Where the scene cuts the margin east or south, the view must end where the pixels do.
+    east, south = math.ceil(window.col_off + window.width), math.ceil(window.row_off + window.height)
+    reused = col1 - east == margin == row1 - south
+    native = _thread_native_buffer().region(shape, src.dtypes[0]) if reused else np.empty(shape, src.dtypes[0])
     src.read(bands, window=Window(col0, row0, col1 - col0, row1 - row0), out=native)
     if (native == src.nodata).any():
         return False
     inner = Window(window.col_off - col0, window.row_off - row0, window.width, window.height)
-    with _in_memory_view(native) as view:
+    with nullcontext(_thread_native_buffer().view) if reused else _in_memory_view(native) as view:
         for index, band in enumerate(bands):
             view.read(index + 1, window=inner, out=out[..., band - 1], resampling=Resampling.bilinear)
     return True
+
+
+class NativeBuffer:
+    """Native pixels read for resampling, and a GDAL view over them, kept by one thread across
+    reads: opening a view per strip cost 100-200 us (7-9 us a 5 m tile, 12 % of its read).
+
+    A strip's pixels fill the buffer's north-west corner; the view reads them by window. The
+    pixels east and south of a strip are stale, but a window keeps its full margin there
+    (``RESAMPLING_MARGIN_PX``), and GDAL's bilinear kernel reaches no further. The buffer grows
+    (with a fresh view) when a strip needs more room or bands, or holds another type.
+    """
+
+    def __init__(self) -> None:
+        self.array: np.ndarray | None = None
+        self.view: rasterio.io.DatasetReader | None = None
+
+    def region(self, shape: tuple[int, int, int], dtype: str) -> np.ndarray:
+        """A (band, y, x) view of the buffer's north-west ``shape``, the buffer grown to fit it."""
+        bands, height, width = shape
+        held = self.array
+        room = held.shape if held is not None and held.dtype == dtype else (0, 0, 0)
+        if room[0] < bands or room[1] < height or room[2] < width:
+            self.close()
+            self.array = np.empty((max(bands, room[0]), max(height, room[1]), max(width, room[2])), dtype=dtype)
+            self.view = _open_pointer_dataset(self.array)
+        return self.array[:bands, :height, :width]
+
+    def close(self) -> None:
+        """Close the view (before its pixels go)."""
+        if self.view is not None:
+            self.view.close()
+        self.view, self.array = None, None
+
+
+_thread_state = threading.local()
+
+
+def _thread_native_buffer() -> NativeBuffer:
+    """This thread's :class:`NativeBuffer`."""
+    if not hasattr(_thread_state, "native"):
+        _thread_state.native = NativeBuffer()
+    return _thread_state.native
 
 
 @contextmanager
@@ -582,6 +654,13 @@ def _in_memory_view(native: np.ndarray) -> Iterator[rasterio.io.DatasetReader]:
     GDAL opens pointer datasets only with GDAL_MEM_ENABLE_OPEN set (a path naming a raw address
     would read any memory), so it is set for this one open only, never for paths from users.
     """
+    with _open_pointer_dataset(native) as dataset:
+        yield dataset
+
+
+def _open_pointer_dataset(native: np.ndarray) -> rasterio.io.DatasetReader:
+    """A GDAL dataset over ``native`` (band, y, x; C-contiguous), GDAL_MEM_ENABLE_OPEN set for
+    this one open only; the caller closes it before ``native`` goes."""
     bands, height, width = native.shape
     name = (
         f"MEM:::DATAPOINTER={native.ctypes.data},PIXELS={width},LINES={height},BANDS={bands},"
@@ -590,9 +669,7 @@ def _in_memory_view(native: np.ndarray) -> Iterator[rasterio.io.DatasetReader]:
         "GEOTRANSFORM=0/1/0/0/0/-1"  # any will do (reads are by pixel); none would warn on every open
     )
     with rasterio.Env(GDAL_MEM_ENABLE_OPEN="YES"):
-        dataset = rasterio.open(name)
-    with dataset:
-        yield dataset
+        return rasterio.open(name)
 
 
 def _overview_serves(src: rasterio.io.DatasetReaderBase, window: Window, width_px: int) -> bool:

@@ -239,12 +239,17 @@ class TaskTiles:
             col=ordered["col"].to_numpy(np.int32),
             row=ordered["row"].to_numpy(np.int32),
             scene_uri=ordered["scene_uri"].astype(str).to_numpy(),
-            scene_stats=np.stack([np.asarray(s, dtype=np.float32) for s in ordered["scene_stats"]]),
+            scene_stats=np.asarray(ordered["scene_stats"].tolist(), dtype=np.float32),
             scene_revision=revisions.astype(str).to_numpy(),
         )
 
     def __len__(self) -> int:
         return len(self.tile_id)
+
+    def scenes(self) -> pd.DataFrame:
+        """Each scene of the task once, with its recorded revision ("" where none was recorded)."""
+        first = np.unique(self.scene_uri, return_index=True)[1]
+        return pd.DataFrame({"scene_uri": self.scene_uri[first], "scene_revision": self.scene_revision[first]})
 
     def spans(self, batch_size: int) -> list[tuple[str, np.ndarray]]:
         """(scene, positions) of each batch: up to ``batch_size`` consecutive tiles of one scene."""
@@ -565,36 +570,44 @@ def _feature_rows(scored: pd.DataFrame, pixels: np.ndarray, stats: np.ndarray, c
 
 
 def score_partitions(config: ScoringConfig):
-    """A function of tile-table frames yielding one scored frame per call, reads overlapped with the model."""
+    """A function of tile-table frames yielding one scored frame per call (:func:`score_tiles`)."""
 
     def run(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        from landshift.lake.factory import open_lake
-
-        lake = open_lake(config.lake_root)
         parts = [frame for frame in frames if not frame.empty]
-        if not parts:
-            return
-        tiles = pd.concat(parts, ignore_index=True)
-        check_scenes_unchanged(lake, tiles)  # each scene is still the file validation inspected
-        started = time.perf_counter()
-        device = task_device()
-        task = TaskTiles.of(tiles)
-        with placed_on(device), single_threaded_blas():
-            batches = task_batches(task, config, lake.gdal_path, device)
-            if config.emit_features:
-                yield feature_task(task, batches, config, device)
-            else:
-                yield score_task(task, batches, config, device)
-        log.info("Scored %d tiles on %s in %.1f s", len(tiles), device, time.perf_counter() - started)
+        if parts:
+            yield score_tiles(config, TaskTiles.of(pd.concat(parts, ignore_index=True)))
 
     return run
 
 
+def score_tiles(config: ScoringConfig, task: TaskTiles) -> pd.DataFrame:
+    """One task's rows, scored (or their features, when emitting them), reads overlapped with the
+    model; each scene first checked to be the file validation inspected."""
+    from landshift.lake.factory import open_lake
+
+    lake = open_lake(config.lake_root)
+    check_scenes_unchanged(lake, task.scenes())
+    started = time.perf_counter()
+    device = task_device()
+    with placed_on(device), single_threaded_blas():
+        batches = task_batches(task, config, lake.gdal_path, device)
+        if config.emit_features:
+            frame = feature_task(task, batches, config, device)
+        else:
+            frame = score_task(task, batches, config, device)
+    log.info("Scored %d tiles on %s in %.1f s", len(task), device, time.perf_counter() - started)
+    return frame
+
+
 def profile_task(config: ScoringConfig, tiles: pd.DataFrame) -> dict[str, float]:
     """Milliseconds per tile of each stage of one scoring task, run serially in this thread:
-    read (windowed reads, resampling, the batch arrays), model (preprocessing and backbone),
-    head, results (the task's frame), water (the tiles' water share) and parquet (the part's
-    bytes), and their total."""
+    open (the task's scenes, opened afresh), read (windowed reads, decoding, resampling, the
+    batch arrays), model (preprocessing and backbone), head, results (the task's frame), water
+    (the tiles' water share) and parquet (the part's bytes), and the total of all but open.
+
+    Scenes are timed apart from reads: a worker keeps its scenes open across tasks, so a job pays
+    an opening once per scene and worker, not per task (the bench's 5 m mosaic, a VRT of 616
+    sources, takes 20-50 ms: as much as reading 500 of its tiles)."""
     import io
 
     import pyarrow as pa
@@ -603,7 +616,8 @@ def profile_task(config: ScoringConfig, tiles: pd.DataFrame) -> dict[str, float]
     from landshift.lake.factory import open_lake
 
     lake = open_lake(config.lake_root)
-    task, timings = TaskTiles.of(tiles), {"read": 0.0}
+    task, timings = TaskTiles.of(tiles), {"open": 0.0, "read": 0.0}
+    fresh = KeptScenes(capacity=max(1, len(set(task.scene_uri))))
 
     def timed(batches: Iterator[TileBatch]) -> Iterator[TileBatch]:
         while True:
@@ -615,9 +629,18 @@ def profile_task(config: ScoringConfig, tiles: pd.DataFrame) -> dict[str, float]
             yield batch
 
     config.load()
+    mark = time.perf_counter()
+    for uri, revision in dict(zip(task.scene_uri, task.scene_revision, strict=True)).items():
+        if revision:  # read_batches opens (and times within read) a scene without a revision
+            fresh.scene(lake.gdal_path(uri), revision, config.grid)
+    timings["open"] = time.perf_counter() - mark
     started = time.perf_counter()
-    with single_threaded_blas():
-        frame = score_task(task, timed(read_batches(task, config, lake.gdal_path)), config, "/CPU:0", timings)
+    try:
+        with single_threaded_blas():
+            batches = timed(read_batches(task, config, lake.gdal_path, kept=fresh))
+            frame = score_task(task, batches, config, "/CPU:0", timings)
+    finally:
+        fresh.close()
     mark = time.perf_counter()
     pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), io.BytesIO())  # as write_table does
     timings["parquet"] = time.perf_counter() - mark
@@ -657,24 +680,22 @@ def task_groups(tiles: pd.DataFrame, min_tasks: int, tiles_per_task: int = TILES
 
 
 def score_and_write(config: ScoringConfig, staging_uri: str):
-    """A ``mapPartitions`` function: each element is (task index, tiles frame); it scores the
+    """A ``mapPartitions`` function: each element is (task index, the task's tiles); it scores the
     tiles, writes them as one Parquet part and yields a one-row manifest.
 
     Scoring and writing happen in the same Python worker, so results never travel back through
     the JVM. Parts are named by task index, so a retried task overwrites its own part.
     """
-    score = score_partitions(config)
 
-    def run(tasks: Iterator[tuple[int, pd.DataFrame]]) -> Iterator[dict]:
+    def run(tasks: Iterator[tuple[int, TaskTiles]]) -> Iterator[dict]:
         from landshift.lake.base import write_table
         from landshift.lake.factory import open_lake
 
-        for index, tiles in tasks:
+        for index, task in tasks:
             started = time.perf_counter()
-            results = list(score(iter([tiles])))
             count = 0
-            if results:
-                table = pd.concat(results, ignore_index=True)
+            if len(task):
+                table = score_tiles(config, task)
                 count = len(table)
                 write_table(open_lake(config.lake_root), f"{staging_uri}/part-{index:05d}.parquet", table)
             seconds = time.perf_counter() - started
@@ -757,7 +778,11 @@ def run_scoring(spark, config: ScoringConfig, tiles_uri: str, out_uri: str) -> d
     tiles = read_table(lake, tiles_uri)
     columns = [c for c in TILE_COLUMNS if c in tiles]  # plans made before scene_revision lack it
     tiles_per_task = FEATURE_TILES_PER_TASK if config.emit_features else TILES_PER_TASK
-    tasks = list(enumerate(task_groups(tiles[columns], spark.sparkContext.defaultParallelism, tiles_per_task)))
+    # Each task travels as its column arrays: a tiles frame took 6 us a tile to pickle and unpickle
+    # (5 of them its per-tile scene-stats lists) and 2 more to become arrays in the worker; the
+    # arrays take 0.35, made once by the driver.
+    groups = task_groups(tiles[columns], spark.sparkContext.defaultParallelism, tiles_per_task)
+    tasks = list(enumerate(TaskTiles.of(group) for group in groups))
     log.info(
         "Scoring %d tiles in %d task(s) with model %s/%s (batch %d, %s%s)",
         len(tiles),
