@@ -212,6 +212,20 @@ def test_pointer_datasets_open_only_inside_the_fast_read():
         pass
 
 
+@pytest.mark.parametrize("size", [64, 224, 300])
+def test_tile_valid_shares_equal_the_mean_of_each_tiles_mask_to_the_bit(size):
+    from landshift.imagery.scenes import tile_valid_shares
+
+    rng = np.random.default_rng(size)
+    for count, share in [(1, 0.5), (7, 0.999), (16, 0.01)]:
+        mask = rng.random((size, count * size)) < share
+        mask[:, : size // 3] = True  # a whole-valid stretch and
+        mask[: size // 5, -size:] = False  # a nodata edge
+        expected = mask.reshape(size, count, size).mean(axis=(0, 2))
+        shares = tile_valid_shares(mask, count)
+        assert shares.dtype == expected.dtype and np.array_equal(shares, expected)
+
+
 def test_valid_mask_is_any_band_off_nodata_for_every_layout():
     from landshift.imagery.scenes import valid_mask
 
