@@ -630,7 +630,7 @@ def profile_task(config: ScoringConfig, tiles: pd.DataFrame) -> dict[str, float]
 
     config.load()
     mark = time.perf_counter()
-    for uri, revision in dict(zip(task.scene_uri, task.scene_revision, strict=True)).items():
+    for uri, revision in task.scenes().itertuples(index=False):
         if revision:  # read_batches opens (and times within read) a scene without a revision
             fresh.scene(lake.gdal_path(uri), revision, config.grid)
     timings["open"] = time.perf_counter() - mark
@@ -693,16 +693,13 @@ def score_and_write(config: ScoringConfig, staging_uri: str):
 
         for index, task in tasks:
             started = time.perf_counter()
-            count = 0
-            if len(task):
-                table = score_tiles(config, task)
-                count = len(table)
-                write_table(open_lake(config.lake_root), f"{staging_uri}/part-{index:05d}.parquet", table)
+            table = score_tiles(config, task)  # task_groups makes no empty task
+            write_table(open_lake(config.lake_root), f"{staging_uri}/part-{index:05d}.parquet", table)
             seconds = time.perf_counter() - started
             peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
             yield {
                 "partition": index,
-                "rows": count,
+                "rows": len(table),
                 "device": task_device(),
                 "seconds": seconds,
                 "peak_rss_mb": peak_mb,
