@@ -1,7 +1,7 @@
 """The analyst review page in a real `airflow standalone`: the plugin's endpoints refuse requests
 without a valid token (401/403) and accept the admin's; in headless Chromium the page opens from a
 region DAG run, 10 tiles are reviewed by keyboard, the decisions survive a reload, and applying
-publishes the reviewed product (screenshot: e2e/screenshots/review.png, copied to docs/screenshots/).
+publishes the reviewed product (screenshot: e2e/screenshots/review.png; docs/screenshots/review.png is its copy).
 
 Run with `make e2e` (or `pytest -m e2e tests/e2e/test_review_page.py`).
 """
@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import requests
 from selenium.webdriver.common.by import By
-from support.harness import REPO_ROOT, AirflowApi, AirflowStandalone, Browser, chromedriver_binary, chromium_binary
+from support.harness import AirflowApi, AirflowStandalone, Browser, chromedriver_binary, chromium_binary
 
 from .conftest import SCREENSHOTS, Timer
 
@@ -163,8 +163,5 @@ def test_review_ten_tiles_by_keyboard_reload_and_apply(
     assert list((lake / "trash").glob(f"*{REGION}_{VINTAGE}*/*/summary.json")), "the previous product is kept"
 
     browser.driver.switch_to.default_content()
-    shot = browser.screenshot(SCREENSHOTS / "review.png")
-    docs = REPO_ROOT / "docs" / "screenshots"
-    docs.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(shot, docs / "review.png")
+    shot = browser.screenshot(SCREENSHOTS / "review.png")  # docs/screenshots/review.png is a copy made by hand
     assert shot.stat().st_size > 20_000

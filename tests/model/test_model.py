@@ -48,6 +48,10 @@ def test_featurizer_loads_the_imagenet_weights_and_embeds_tiles(tiles):
     water_share = features[:, 1280]
     assert water_share[0] > 0.3 > water_share[1]  # the pond tile reads as water, the crop tile not
     assert np.array_equal(featurizer.features(pixels, stats), features)  # deterministic
+    # Other batch sizes (a scene's tail, nodata tiles left out) run the same graph, to the same bits.
+    assert np.array_equal(featurizer.features(pixels[1:], stats[1:]), features[1:])
+    assert np.array_equal(featurizer.features(pixels[:1], stats[:1]), features[:1])
+    assert featurizer.traced_graphs == 1
 
 
 def test_a_weights_file_with_another_sha256_is_refused():
@@ -64,6 +68,8 @@ def test_wrong_tile_shapes_are_rejected(tiles):
         featurizer.features(pixels[..., :3], stats)
     with pytest.raises(InputError, match="scene stats"):
         featurizer.features(pixels, stats[:, :8])
+    with pytest.raises(InputError, match="uint8"):
+        featurizer.features(pixels.astype(np.float32), stats)
 
 
 def test_augment_gives_the_8_dihedral_variants(tiles):
