@@ -607,13 +607,12 @@ def _nodata_free_read(
     if (native == src.nodata).any():
         return False
     inner = Window(window.col_off - col0, window.row_off - row0, window.width, window.height)
-    # All bands in one GDAL call, then each to its channel: the same pixels as a call per band.
+    # All bands in one GDAL call, as the direct read does: the same pixels as a call per band.
     # The resampling took 0.0255 against 0.0289 ms a 5 m tile; whole reads 3-6 % less.
-    resampled = np.empty((len(bands), *out.shape[:2]), dtype=out.dtype)
     with nullcontext(kept.view) if kept else _in_memory_view(native) as view:
+        resampled = out[..., : len(bands)].transpose(2, 0, 1)
         view.read(list(range(1, len(bands) + 1)), window=inner, out=resampled, resampling=Resampling.bilinear)
-    for index, band in enumerate(bands):
-        out[..., band - 1] = resampled[index]
+    _to_own_channels(out, bands)
     return True
 
 
