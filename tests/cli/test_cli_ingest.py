@@ -34,10 +34,13 @@ def test_ingest_writes_the_vintages_cogs_once_with_the_same_pixels(lake: Path):
     cog = lake / "cog/imagery/nd-pothole/2020/m_4709963_se_14_1_20200831.tif"
     assert report["scenes"] == report["written"] == 1 and report["cogs"] == [str(cog)]
     assert report["imagery_template"] == "cog/imagery/{region}/{vintage}"
+    assert report["overview_compression"] == "none"
     assert is_cloud_optimized(str(cog))
     with rasterio.open(lake / SCENE) as source, rasterio.open(cog) as written:
         assert written.compression.name == "zstd" and written.transform == source.transform
         assert np.array_equal(written.read(), source.read())
+    with rasterio.open(cog, overview_level=0) as overview:
+        assert overview.compression is None  # what scoring reads below the model's resolution
     modified = cog.stat().st_mtime_ns
     again = landshift("ingest", "nd-pothole", "2020", lake=lake)
     assert again.returncode == 0 and "1 scene(s), 0 written" in again.stdout
@@ -54,6 +57,7 @@ def test_ingest_writes_the_vintages_cogs_once_with_the_same_pixels(lake: Path):
         (["2020", "--to", "cog/{vintage}/{year}"], "may only use {region} and {vintage}"),
         (["2020", "--to", "../outside/{vintage}"], "escape the lake"),
         (["20x0"], "vintage"),
+        (["2020", "--overview-compression", "jpeg"], "overview compression must be one of none, zstd"),
     ],
 )
 def test_bad_ingest_requests_exit_2_with_one_line_and_write_nothing(lake: Path, args: list[str], message: str):

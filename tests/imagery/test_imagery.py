@@ -315,3 +315,42 @@ def test_reading_some_bands_gives_the_full_reads_pixels_in_their_own_channels_an
         for bad in [(), (2, 1), (1, 1), (0, 1), (5,)]:
             with pytest.raises(InputError, match="bands must be"):
                 read_tile(src, cells[-1], 64, bands=bad)
+
+
+def test_uncompressed_scenes_without_overviews_are_read_through_a_memory_map_with_the_same_pixels(
+    tmp_path, monkeypatch
+):
+    # NAIP as delivered is uncompressed, without overviews: GDAL reads it from a map of the file,
+    # one copy fewer than through its block cache. COGs (overviews serve the reads) are not mapped.
+    from pathlib import Path
+
+    from landshift.imagery import scenes
+    from landshift.imagery.ingest import write_cog
+    from landshift.imagery.scenes import read_tiles
+
+    plain, cog = tmp_path / "plain.tif", tmp_path / "cog.tif"
+    with rasterio.open(NAIP_2009) as src:
+        profile = {key: value for key, value in src.profile.items() if key != "compress"}
+        with rasterio.open(plain, "w", **profile | {"tiled": True, "blockxsize": 256, "blockysize": 256}) as out:
+            out.write(src.read())
+    write_cog(str(plain), str(cog))  # overviews stored uncompressed, as ingest writes them
+
+    def mapped(path) -> bool:
+        return str(path) in Path("/proc/self/maps").read_text()
+
+    cells = [GRID.tile(c, 23255) for c in range(2168, 2180)] + [GRID.tile(2175, 23249)]  # the scene's edge too
+    reads = {}
+    for setting in ("NO", scenes.VIRTUAL_MEMORY_READS):
+        monkeypatch.setattr(scenes, "VIRTUAL_MEMORY_READS", setting)
+        with open_on_grid(str(plain), GRID) as src:
+            reads[setting] = read_tiles(src, cells, 64, bands=(1, 2, 4))
+            assert mapped(plain) == (setting != "NO")
+        assert not mapped(plain)  # unmapped with the scene's closing
+    for path in (cog, NAIP_2009):  # overviews serve the reads; DEFLATE: decoded through the block cache
+        with open_on_grid(str(path), GRID) as src:
+            read_tiles(src, cells, 96)
+            assert not mapped(path)
+    cached, memory_mapped = reads.values()
+    assert {valid for _, valid in cached} >= {0.0, 1.0}
+    for (a, valid_a), (b, valid_b) in zip(cached, memory_mapped, strict=True):
+        assert np.array_equal(a, b) and valid_a == valid_b

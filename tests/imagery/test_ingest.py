@@ -6,8 +6,9 @@ import rasterio
 from rasterio.shutil import copy
 
 from conftest import NAIP_2020, ND_CRS
+from landshift.core.errors import InputError
 from landshift.core.grid import TileGrid
-from landshift.imagery.ingest import ingest_scenes, is_cloud_optimized
+from landshift.imagery.ingest import ingest_scenes, is_cloud_optimized, write_cog
 from landshift.imagery.scenes import open_on_grid, read_tiles
 from landshift.lake.base import LocalLake
 
@@ -25,8 +26,9 @@ def test_ingest_writes_cogs_once_and_reads_stay_faithful(tmp_path):
     [(cog, written)] = ingest_scenes(lake, [raw], lake.uri("cog")).items()
     assert written
     assert is_cloud_optimized(cog)
-    with rasterio.open(cog) as written:
+    with rasterio.open(cog) as written, rasterio.open(cog, overview_level=0) as overview:
         assert written.compression.name == "zstd" and written.overviews(1)  # lossless: same pixels, read faster
+        assert overview.compression is None  # scoring reads the overviews: no decompression
     modified = (tmp_path / "cog" / "m_4709963_se_14_1_20200831.tif").stat().st_mtime_ns
     assert ingest_scenes(lake, [raw], lake.uri("cog")) == {cog: False}  # idempotent: not rewritten
     assert (tmp_path / "cog" / "m_4709963_se_14_1_20200831.tif").stat().st_mtime_ns == modified
@@ -67,3 +69,33 @@ def test_tile_reads_at_0p6m_use_the_overview_nearest_the_model_input(tmp_path):
             window = from_bounds(*cell.bounds, transform=src.transform)
             native = src.read(window=window, out_shape=(4, 96, 96), resampling=Resampling.bilinear)
             assert np.abs(tile.transpose(2, 0, 1).astype(int) - native.astype(int)).mean() < 8
+
+
+def test_overviews_hold_the_same_pixels_stored_raw_or_compressed(tmp_path):
+    """The overview codec changes the bytes on disk, never a pixel: every level and every tile read
+    match between uncompressed overviews (the default) and ZSTD ones, and the raw file is larger."""
+    with rasterio.open(NAIP_2020) as src:
+        real = src.read()[:, :512, :512]
+    pixels = np.repeat(np.repeat(real, 4, axis=1), 4, axis=2)  # 2048 px of real pixels at "0.6 m"
+    plain = tmp_path / "qq.tif"
+    profile = {"driver": "GTiff", "width": 2048, "height": 2048, "count": 4, "dtype": "uint8", "crs": ND_CRS}
+    transform = rasterio.transform.from_origin(486080, 5208640, 0.6, 0.6)
+    with rasterio.open(plain, "w", transform=transform, **profile) as out:
+        out.write(pixels)
+    raw, packed = tmp_path / "raw.tif", tmp_path / "zstd.tif"
+    write_cog(str(plain), str(raw))
+    write_cog(str(plain), str(packed), overview_compression="zstd")
+    assert raw.stat().st_size > packed.stat().st_size
+    with rasterio.open(raw) as a, rasterio.open(packed) as b:
+        assert a.overviews(1) == b.overviews(1) == [2, 4] and np.array_equal(a.read(), b.read())
+    for level in range(2):
+        with rasterio.open(raw, overview_level=level) as a, rasterio.open(packed, overview_level=level) as b:
+            assert a.compression is None and b.compression.name == "zstd"
+            assert np.array_equal(a.read(), b.read())
+    cells = [GRID.tile(col, row) for col in range(2171, 2175) for row in range(23249, 23253)]
+    with open_on_grid(str(raw), GRID) as a, open_on_grid(str(packed), GRID) as b:
+        for (x, share_x), (y, share_y) in zip(read_tiles(a, cells, 64), read_tiles(b, cells, 64), strict=True):
+            assert np.array_equal(x, y) and share_x == share_y
+    with pytest.raises(InputError, match="overview compression must be one of none, zstd, got 'lzw'"):
+        write_cog(str(plain), str(tmp_path / "never.tif"), overview_compression="lzw")
+    assert not (tmp_path / "never.tif").exists() and not (tmp_path / "never.tif.partial").exists()

@@ -41,6 +41,13 @@ TERMINAL_RUN_STATES = {"success", "failed"}
 
 
 TIMINGS: dict[str, float] = {}  # step -> seconds, printed at the end of the session
+# Checks every ``wait_for`` poll runs first: one raises ComponentDied when something the wait
+# depends on is gone (an Airflow component exited), so the wait fails at once, not at its timeout.
+WATCHDOGS: list = []
+
+
+class ComponentDied(RuntimeError):
+    """A process a test waits on exited: waiting longer cannot help."""
 
 
 class Timer:
@@ -74,6 +81,8 @@ def wait_for(predicate, timeout_s: float, interval_s: float = 2.0, what: str = "
     deadline = time.monotonic() + timeout_s
     last_error: Exception | None = None
     while time.monotonic() < deadline:
+        for watchdog in list(WATCHDOGS):
+            watchdog()
         try:
             value = predicate()
             if value:
@@ -106,6 +115,21 @@ def session_members(sid: int) -> list[int]:
         if fields and fields[0] != "Z" and int(fields[3]) == sid:
             members.append(int(entry.name))
     return members
+
+
+def command_line(pid: int) -> list[str]:
+    """The argv of process ``pid`` (empty when it is gone)."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+    except OSError:
+        return []
+
+
+def runs_airflow_command(argv: list[str], command: str) -> bool:
+    """Whether ``argv`` runs ``airflow COMMAND`` (as a script argument, or retitled by setproctitle)."""
+    if argv and argv[0].startswith(f"airflow {command}"):
+        return True
+    return any(Path(arg).name == "airflow" and argv[i + 1 : i + 2] == [command] for i, arg in enumerate(argv))
 
 
 def processes_with_env(key: str, value: str) -> list[int]:
@@ -225,7 +249,13 @@ def airflow_env(home: Path, lake: Path, port: int, regions: Path | None = None) 
 
 
 class AirflowStandalone:
-    """`airflow standalone` (scheduler, DAG processor, triggerer, API server) in its own session."""
+    """`airflow standalone` (scheduler, DAG processor, triggerer, API server) in its own session.
+
+    Standalone neither restarts a component that exits nor exits itself (a scheduler crashed on
+    SQLite once, and every later wait ran to its timeout): ``assert_running`` notices.
+    """
+
+    COMPONENTS = ("scheduler", "dag-processor", "triggerer", "api-server")
 
     def __init__(self, home: Path, lake: Path, port: int | None = None, regions: Path | None = None):
         self.home = home
@@ -257,6 +287,16 @@ class AirflowStandalone:
             return report if all((report.get(p) or {}).get("status") == "healthy" for p in parts) else None
 
         return wait_for(healthy, timeout_s, what=f"airflow standalone health at {self.base_url}")
+
+    def assert_running(self) -> None:
+        """ComponentDied, with the end of the log, when standalone or one of its components exited."""
+        if self.process is None:
+            return
+        members = [command_line(pid) for pid in session_members(self.process.sid)]
+        gone = [c for c in self.COMPONENTS if not any(runs_airflow_command(argv, c) for argv in members)]
+        if not self.process.alive() or gone:
+            what = ", ".join(f"airflow {c}" for c in gone) or "airflow standalone"
+            raise ComponentDied(f"{what} exited; the end of {self.process.log_path}:\n{self.process.log_tail()}")
 
     def admin_password(self) -> str:
         """The generated password of ``admin`` (SimpleAuthManager writes it into AIRFLOW_HOME)."""
@@ -576,7 +616,11 @@ def running(standalone: AirflowStandalone, label: str):
         except BaseException:
             standalone.stop()
             raise
-    yield standalone
+    WATCHDOGS.append(standalone.assert_running)
+    try:
+        yield standalone
+    finally:
+        WATCHDOGS.remove(standalone.assert_running)
     survivors = standalone.stop()
     left = standalone.own_processes()
     assert not survivors and not left, f"processes of this Airflow still running: {survivors or left}"

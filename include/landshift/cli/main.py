@@ -235,13 +235,21 @@ def ingest_command(
             "Default: cog/imagery/{region}/{vintage}",
         ),
     ] = "",
+    overview_compression: Annotated[
+        str,
+        typer.Option(
+            "--overview-compression",
+            help="How the overviews that scoring reads are stored: none (default; reads skip the "
+            "decompression, the file grows by a fifth to a third) or zstd (like the full resolution).",
+        ),
+    ] = "none",
     as_json: JsonOption = False,
 ) -> None:
     """Rewrite a vintage's delivered scenes as COGs with overviews, once; then point the region's
     imagery at the printed template (0.6 m tiles read about 3x faster; same pixels)."""
     from landshift.run.ingest import ingest_vintage
 
-    report = call(lambda: ingest_vintage(lake_root(lake), region, vintage, to))
+    report = call(lambda: ingest_vintage(lake_root(lake), region, vintage, to, overview_compression))
     emit(
         report,
         as_json,

@@ -1,0 +1,67 @@
+"""The e2e harness: a wait fails at once, naming the component, when an Airflow component exits
+(standalone neither restarts it nor exits itself)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from support.harness import (
+    WATCHDOGS,
+    AirflowStandalone,
+    ComponentDied,
+    ManagedProcess,
+    command_line,
+    runs_airflow_command,
+    session_members,
+    wait_for,
+)
+
+# A leader that starts `airflow scheduler` and `airflow triggerer` stand-ins in its session, as
+# standalone starts its components, and lives on whatever they do.
+LEADER = """
+import subprocess, sys, time
+for command in ("scheduler", "triggerer"):
+    subprocess.Popen([sys.executable, sys.argv[1], command])
+time.sleep(120)
+"""
+
+
+def test_runs_airflow_command_reads_script_and_retitled_command_lines():
+    assert runs_airflow_command(["/venv/bin/python3", "/venv/bin/airflow", "scheduler"], "scheduler")
+    assert runs_airflow_command(["airflow scheduler -- DagFileProcessorManager"], "scheduler")
+    assert not runs_airflow_command(["/venv/bin/python3", "/venv/bin/airflow", "dag-processor"], "scheduler")
+    assert not runs_airflow_command(["/venv/bin/python3", "/venv/bin/scheduler", "airflow"], "scheduler")
+    assert not runs_airflow_command([], "scheduler")
+
+
+def test_a_wait_fails_at_once_when_a_component_exits(tmp_path: Path):
+    fake_airflow = tmp_path / "airflow"
+    fake_airflow.write_text("import time\ntime.sleep(120)\n")
+    standalone = AirflowStandalone(tmp_path / "home", tmp_path / "lake", port=1)
+    standalone.COMPONENTS = ("scheduler", "triggerer")
+    standalone.process = ManagedProcess(
+        [sys.executable, "-c", LEADER, str(fake_airflow)], dict(os.environ), tmp_path / "standalone.log"
+    )
+    try:
+        wait_for(lambda: len(session_members(standalone.process.sid)) == 3, 30, 0.1, "the stand-ins")
+        standalone.assert_running()
+        [scheduler] = [
+            pid
+            for pid in session_members(standalone.process.sid)
+            if runs_airflow_command(command_line(pid), "scheduler")
+        ]
+        os.kill(scheduler, signal.SIGKILL)
+        WATCHDOGS.append(standalone.assert_running)
+        started = time.monotonic()
+        with pytest.raises(ComponentDied, match=r"^airflow scheduler exited; the end of .*standalone\.log"):
+            wait_for(lambda: False, 60, 0.2, "something the scheduler would do")
+        assert time.monotonic() - started < 30  # not the wait's 60 s
+    finally:
+        if standalone.assert_running in WATCHDOGS:
+            WATCHDOGS.remove(standalone.assert_running)
+        assert standalone.stop() == []
