@@ -34,6 +34,8 @@ time.sleep(120)
 def test_runs_airflow_command_reads_script_and_retitled_command_lines():
     assert runs_airflow_command(["/venv/bin/python3", "/venv/bin/airflow", "scheduler"], "scheduler")
     assert runs_airflow_command(["airflow scheduler -- DagFileProcessorManager"], "scheduler")
+    assert runs_airflow_command(["airflow api_server -- host:127.0.0.1 port:8080", "", ""], "api-server")
+    assert runs_airflow_command(["[ready] airflow api-server worker"], "api-server")
     assert not runs_airflow_command(["/venv/bin/python3", "/venv/bin/airflow", "dag-processor"], "scheduler")
     assert not runs_airflow_command(["/venv/bin/python3", "/venv/bin/scheduler", "airflow"], "scheduler")
     assert not runs_airflow_command([], "scheduler")

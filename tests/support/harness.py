@@ -126,10 +126,13 @@ def command_line(pid: int) -> list[str]:
 
 
 def runs_airflow_command(argv: list[str], command: str) -> bool:
-    """Whether ``argv`` runs ``airflow COMMAND`` (as a script argument, or retitled by setproctitle)."""
-    if argv and argv[0].startswith(f"airflow {command}"):
+    """Whether ``argv`` runs ``airflow COMMAND``: as a script argument, or retitled by setproctitle
+    (the API server calls itself ``airflow api_server -- host:... port:...``)."""
+    names = {command, command.replace("-", "_")}
+    if argv and any(f"airflow {name}" in argv[0] for name in names):
         return True
-    return any(Path(arg).name == "airflow" and argv[i + 1 : i + 2] == [command] for i, arg in enumerate(argv))
+    scripts = [i for i, arg in enumerate(argv) if Path(arg).name == "airflow"]
+    return any(argv[i + 1 : i + 2] in ([name] for name in names) for i in scripts)
 
 
 def processes_with_env(key: str, value: str) -> list[int]:
