@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +44,7 @@ TERMINAL_RUN_STATES = {"success", "failed"}
 TIMINGS: dict[str, float] = {}  # step -> seconds, printed at the end of the session
 # Checks every ``wait_for`` poll runs first: one raises ComponentDied when something the wait
 # depends on is gone (an Airflow component exited), so the wait fails at once, not at its timeout.
-WATCHDOGS: list = []
+WATCHDOGS: list[Callable[[], None]] = []
 
 
 class ComponentDied(RuntimeError):
