@@ -55,7 +55,7 @@ QQ_SAMPLE_COPIES = 3
 # Alternations of the scoring job, the bare model and the per-core ceiling (best of each). Three,
 # not two, since round 8: with two, the COG's per-core ratio read 0.840 and 0.772 in two runs of
 # one tree while its ceiling moved by 1 %. Three did not narrow that (0.766, 0.777: the job's rate
-# swings with the VM's phase), and cost about 40 s.
+# swings with the VM's phase), and cost 50-60 s.
 RATIO_ALTERNATIONS = 3
 RATIOS = ("pipeline_vs_bare", "pipeline_vs_bare_per_core", "pipeline_vs_bare_end_to_end", "read_vs_raw", "feed_vs_read")
 RATIOS += ("feed_vs_read_end_to_end", "job_fixed_seconds", "breakdown_ms_per_tile")

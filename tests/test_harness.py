@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 from support.harness import (
-    WATCHDOGS,
     AirflowStandalone,
     ComponentDied,
     ManagedProcess,
@@ -19,6 +18,7 @@ from support.harness import (
     runs_airflow_command,
     session_members,
     wait_for,
+    watching,
 )
 
 # A leader that starts `airflow scheduler` and `airflow triggerer` stand-ins in its session, as
@@ -58,12 +58,10 @@ def test_a_wait_fails_at_once_when_a_component_exits(tmp_path: Path):
             if runs_airflow_command(command_line(pid), "scheduler")
         ]
         os.kill(scheduler, signal.SIGKILL)
-        WATCHDOGS.append(standalone.assert_running)
         started = time.monotonic()
-        with pytest.raises(ComponentDied, match=r"^airflow scheduler exited; the end of .*standalone\.log"):
+        with watching(standalone), pytest.raises(ComponentDied, match=r"^airflow scheduler exited; the end of "):
             wait_for(lambda: False, 60, 0.2, "something the scheduler would do")
         assert time.monotonic() - started < 30  # not the wait's 60 s
+        wait_for(lambda: True, 1, what="a wait once the block is left")  # the watchdog is gone with it
     finally:
-        if standalone.assert_running in WATCHDOGS:
-            WATCHDOGS.remove(standalone.assert_running)
         assert standalone.stop() == []

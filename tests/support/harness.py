@@ -608,6 +608,16 @@ def seed_demo_lake(lake_root: Path) -> Path:
 
 
 @contextlib.contextmanager
+def watching(standalone: AirflowStandalone):
+    """Every ``wait_for`` in the block fails at once if ``standalone`` or a component of it exits."""
+    WATCHDOGS.append(standalone.assert_running)
+    try:
+        yield standalone
+    finally:
+        WATCHDOGS.remove(standalone.assert_running)
+
+
+@contextlib.contextmanager
 def running(standalone: AirflowStandalone, label: str):
     """``standalone`` started and healthy for the block; stopped after, with no process left."""
     import atexit
@@ -620,11 +630,8 @@ def running(standalone: AirflowStandalone, label: str):
         except BaseException:
             standalone.stop()
             raise
-    WATCHDOGS.append(standalone.assert_running)
-    try:
+    with watching(standalone):
         yield standalone
-    finally:
-        WATCHDOGS.remove(standalone.assert_running)
     survivors = standalone.stop()
     left = standalone.own_processes()
     assert not survivors and not left, f"processes of this Airflow still running: {survivors or left}"

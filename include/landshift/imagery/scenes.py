@@ -350,7 +350,8 @@ VIRTUAL_MEMORY_READS = "IF_ENOUGH_RAM"
 
 def _open_scene(path: str) -> rasterio.io.DatasetReader:
     """``path`` opened for tile reads, memory-mapped where that pays (above). GDAL takes the
-    setting as it opens a file, so a plain file is opened a second time, once per worker."""
+    setting as it opens a file, so a plain file is opened a second time (once per scene a worker
+    thread keeps open)."""
     src = rasterio.open(path)
     if path.startswith("/vsi") or src.driver != "GTiff" or src.compression is not None or src.overviews(1):
         return src
@@ -561,8 +562,8 @@ def _read_into_channels(
 ) -> None:
     """``src.read`` of ``indexes`` resampled band by band into a contiguous array, then each
     copied into the channel of its band in ``out`` (y, x, RGBN channel; zeros elsewhere). GDAL
-    writing the pixel-interleaved ``out`` itself took longer: 0.073 against 0.065 ms a COG tile
-    whose overview is stored uncompressed (the same pixels)."""
+    writing the pixel-interleaved ``out`` itself took longer: whole ``read_tiles`` 4-5 % less on a
+    COG and a 5 m scene, the same pixels."""
     planes = np.empty((len(indexes), *out.shape[:2]), dtype=out.dtype)
     src.read(indexes, window=window, out=planes, resampling=resampling)
     for plane, band in zip(planes, bands, strict=True):

@@ -12,7 +12,7 @@ Idempotent: scenes already ingested are not rewritten.
 from __future__ import annotations
 
 from landshift.core.errors import InputError
-from landshift.imagery.ingest import DEFAULT_OVERVIEW_COMPRESSION, cog_options, ingest_scenes
+from landshift.imagery.ingest import DEFAULT_OVERVIEW_COMPRESSION, ingest_scenes
 from landshift.imagery.planning import discover_scenes
 from landshift.lake.factory import open_lake
 from landshift.regions.layout import resolve_path
@@ -40,7 +40,6 @@ def ingest_vintage(
     ``DEFAULT_COG_TEMPLATE``), its overviews stored as ``overview_compression`` ("none" or
     "zstd"); returns what was found and written, and the imagery template to give the region."""
     template = template or DEFAULT_COG_TEMPLATE
-    cog_options(overview_compression)
     region, vintage = get_region(region_id), validate_vintage(vintage)
     lake = open_lake(lake_root)
     source = resolve_path(lake_root, region.imagery_prefix(vintage))
