@@ -192,7 +192,9 @@ def bare_per_core_rate(config, tiles_uri: str) -> float:
 
 def breakdown(config, tiles: pd.DataFrame, uri: str, job_rate: float) -> dict:
     """One task's stages in ms per tile (``profile_task`` on one pinned core, single-threaded
-    TensorFlow), and the JVM/Spark share: the job's core-ms per tile minus that total."""
+    TensorFlow), the JVM/Spark share (the job's core-ms per tile minus that total) and the model's
+    share of the task's own work: what ``pipeline_vs_bare_per_core`` would read if Spark cost
+    nothing and the model ran as fast in the ceiling as here."""
     from landshift.lake.base import write_table
     from landshift.lake.factory import open_lake
 
@@ -201,6 +203,7 @@ def breakdown(config, tiles: pd.DataFrame, uri: str, job_rate: float) -> dict:
     args = {"lake": config.lake_root, "version": config.model_version, "tiles": uri, "profile": True, "core": 0}
     stages = python_json(_PINNED, json.dumps(args))
     stages["spark_and_jvm"] = round(1000 * len(os.sched_getaffinity(0)) / job_rate - stages["total"], 4)
+    stages["model_share"] = round(stages["model"] / stages["total"], 3)
     return stages
 
 

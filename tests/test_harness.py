@@ -14,6 +14,7 @@ from support.harness import (
     AirflowStandalone,
     ComponentDied,
     ManagedProcess,
+    children_in_session,
     command_line,
     runs_airflow_command,
     session_members,
@@ -29,6 +30,13 @@ for command in ("scheduler", "triggerer"):
     subprocess.Popen([sys.executable, sys.argv[1], command])
 time.sleep(120)
 """
+# The stand-in `airflow`: the triggerer forks a child with its own command line, as Airflow's does.
+FAKE_AIRFLOW = """
+import os, sys, time
+if sys.argv[1] == "triggerer":
+    os.fork()
+time.sleep(120)
+"""
 
 
 def test_runs_airflow_command_reads_script_and_retitled_command_lines():
@@ -41,27 +49,45 @@ def test_runs_airflow_command_reads_script_and_retitled_command_lines():
     assert not runs_airflow_command([], "scheduler")
 
 
-def test_a_wait_fails_at_once_when_a_component_exits(tmp_path: Path):
+def started_stand_ins(tmp_path: Path) -> AirflowStandalone:
+    """A stand-in standalone whose scheduler and triggerer (with its forked child) run."""
     fake_airflow = tmp_path / "airflow"
-    fake_airflow.write_text("import time\ntime.sleep(120)\n")
+    fake_airflow.write_text(FAKE_AIRFLOW)
     standalone = AirflowStandalone(tmp_path / "home", tmp_path / "lake", port=1)
     standalone.COMPONENTS = ("scheduler", "triggerer")
     standalone.process = ManagedProcess(
         [sys.executable, "-c", LEADER, str(fake_airflow)], dict(os.environ), tmp_path / "standalone.log"
     )
+    wait_for(lambda: len(session_members(standalone.process.sid)) == 4, 30, 0.1, "the stand-ins")
+    standalone.assert_running()
+    return standalone
+
+
+def the_component(standalone: AirflowStandalone, command: str) -> int:
+    """The pid of the stand-in component ``command`` that standalone started itself."""
+    [pid] = [
+        pid
+        for pid in children_in_session(standalone.process.sid, standalone.process.sid)
+        if runs_airflow_command(command_line(pid), command)
+    ]
+    return pid
+
+
+@pytest.mark.parametrize("component", ["scheduler", "triggerer"])
+def test_a_wait_fails_at_once_when_a_component_exits(tmp_path: Path, component: str):
+    standalone = started_stand_ins(tmp_path)
     try:
-        wait_for(lambda: len(session_members(standalone.process.sid)) == 3, 30, 0.1, "the stand-ins")
-        standalone.assert_running()
-        [scheduler] = [
-            pid
-            for pid in session_members(standalone.process.sid)
-            if runs_airflow_command(command_line(pid), "scheduler")
+        twins = [
+            pid for pid in session_members(standalone.process.sid) if runs_airflow_command(command_line(pid), component)
         ]
-        os.kill(scheduler, signal.SIGKILL)
+        os.kill(the_component(standalone, component), signal.SIGKILL)
         started = time.monotonic()
-        with watching(standalone), pytest.raises(ComponentDied, match=r"^airflow scheduler exited; the end of "):
-            wait_for(lambda: False, 60, 0.2, "something the scheduler would do")
+        with watching(standalone), pytest.raises(ComponentDied, match=rf"^airflow {component} exited; the end of "):
+            wait_for(lambda: False, 60, 0.2, f"something the {component} would do")
         assert time.monotonic() - started < 30  # not the wait's 60 s
+        # the triggerer's forked child lives on with the same command line, and does not count
+        alive = [pid for pid in twins if pid in session_members(standalone.process.sid)]
+        assert len(alive) == (1 if component == "triggerer" else 0)
         wait_for(lambda: True, 1, what="a wait once the block is left")  # the watchdog is gone with it
     finally:
         assert standalone.stop() == []

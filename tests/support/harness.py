@@ -118,6 +118,11 @@ def session_members(sid: int) -> list[int]:
     return members
 
 
+def children_in_session(sid: int, parent: int) -> list[int]:
+    """Pids of live processes in session ``sid`` whose parent is ``parent``."""
+    return [pid for pid in session_members(sid) if (fields := _stat_fields(pid)) and int(fields[1]) == parent]
+
+
 def command_line(pid: int) -> list[str]:
     """The argv of process ``pid`` (empty when it is gone)."""
     try:
@@ -293,11 +298,13 @@ class AirflowStandalone:
         return wait_for(healthy, timeout_s, what=f"airflow standalone health at {self.base_url}")
 
     def assert_running(self) -> None:
-        """ComponentDied, with the end of the log, when standalone or one of its components exited."""
+        """ComponentDied, with the end of the log, when standalone or one of its components exited.
+        A component is a child of standalone itself: a child a component forked with the same
+        command line (the triggerer does) does not stand in for it once it is gone."""
         if self.process is None:
             return
-        members = [command_line(pid) for pid in session_members(self.process.sid)]
-        gone = [c for c in self.COMPONENTS if not any(runs_airflow_command(argv, c) for argv in members)]
+        children = [command_line(pid) for pid in children_in_session(self.process.sid, self.process.sid)]
+        gone = [c for c in self.COMPONENTS if not any(runs_airflow_command(argv, c) for argv in children)]
         if not self.process.alive() or gone:
             what = ", ".join(f"airflow {c}" for c in gone) or "airflow standalone"
             raise ComponentDied(f"{what} exited; the end of {self.process.log_path}:\n{self.process.log_tail()}")
