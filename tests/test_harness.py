@@ -7,6 +7,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -49,8 +50,10 @@ def test_runs_airflow_command_reads_script_and_retitled_command_lines():
     assert not runs_airflow_command([], "scheduler")
 
 
-def started_stand_ins(tmp_path: Path) -> AirflowStandalone:
-    """A stand-in standalone whose scheduler and triggerer (with its forked child) run."""
+@pytest.fixture
+def stand_ins(tmp_path: Path) -> Iterator[AirflowStandalone]:
+    """A stand-in standalone whose scheduler and triggerer (with its forked child) run; every
+    process of it stopped after the test."""
     fake_airflow = tmp_path / "airflow"
     fake_airflow.write_text(FAKE_AIRFLOW)
     standalone = AirflowStandalone(tmp_path / "home", tmp_path / "lake", port=1)
@@ -58,9 +61,12 @@ def started_stand_ins(tmp_path: Path) -> AirflowStandalone:
     standalone.process = ManagedProcess(
         [sys.executable, "-c", LEADER, str(fake_airflow)], dict(os.environ), tmp_path / "standalone.log"
     )
-    wait_for(lambda: len(session_members(standalone.process.sid)) == 4, 30, 0.1, "the stand-ins")
-    standalone.assert_running()
-    return standalone
+    try:
+        wait_for(lambda: len(session_members(standalone.process.sid)) == 4, 30, 0.1, "the stand-ins")
+        standalone.assert_running()
+        yield standalone
+    finally:
+        assert standalone.stop() == []
 
 
 def the_component(standalone: AirflowStandalone, command: str) -> int:
@@ -74,20 +80,16 @@ def the_component(standalone: AirflowStandalone, command: str) -> int:
 
 
 @pytest.mark.parametrize("component", ["scheduler", "triggerer"])
-def test_a_wait_fails_at_once_when_a_component_exits(tmp_path: Path, component: str):
-    standalone = started_stand_ins(tmp_path)
-    try:
-        twins = [
-            pid for pid in session_members(standalone.process.sid) if runs_airflow_command(command_line(pid), component)
-        ]
-        os.kill(the_component(standalone, component), signal.SIGKILL)
-        started = time.monotonic()
-        with watching(standalone), pytest.raises(ComponentDied, match=rf"^airflow {component} exited; the end of "):
-            wait_for(lambda: False, 60, 0.2, f"something the {component} would do")
-        assert time.monotonic() - started < 30  # not the wait's 60 s
-        # the triggerer's forked child lives on with the same command line, and does not count
-        alive = [pid for pid in twins if pid in session_members(standalone.process.sid)]
-        assert len(alive) == (1 if component == "triggerer" else 0)
-        wait_for(lambda: True, 1, what="a wait once the block is left")  # the watchdog is gone with it
-    finally:
-        assert standalone.stop() == []
+def test_a_wait_fails_at_once_when_a_component_exits(stand_ins: AirflowStandalone, component: str):
+    twins = [
+        pid for pid in session_members(stand_ins.process.sid) if runs_airflow_command(command_line(pid), component)
+    ]
+    os.kill(the_component(stand_ins, component), signal.SIGKILL)
+    started = time.monotonic()
+    with watching(stand_ins), pytest.raises(ComponentDied, match=rf"^airflow {component} exited; the end of "):
+        wait_for(lambda: False, 60, 0.2, f"something the {component} would do")
+    assert time.monotonic() - started < 30  # not the wait's 60 s
+    # the triggerer's forked child lives on with the same command line, and does not count
+    alive = [pid for pid in twins if pid in session_members(stand_ins.process.sid)]
+    assert len(alive) == (1 if component == "triggerer" else 0)
+    wait_for(lambda: True, 1, what="a wait once the block is left")  # the watchdog is gone with it
