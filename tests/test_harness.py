@@ -15,7 +15,6 @@ from support.harness import (
     AirflowStandalone,
     ComponentDied,
     ManagedProcess,
-    children_in_session,
     command_line,
     runs_airflow_command,
     session_members,
@@ -69,22 +68,13 @@ def stand_ins(tmp_path: Path) -> Iterator[AirflowStandalone]:
         assert standalone.stop() == []
 
 
-def the_component(standalone: AirflowStandalone, command: str) -> int:
-    """The pid of the stand-in component ``command`` that standalone started itself."""
-    [pid] = [
-        pid
-        for pid in children_in_session(standalone.process.sid, standalone.process.sid)
-        if runs_airflow_command(command_line(pid), command)
-    ]
-    return pid
-
-
 @pytest.mark.parametrize("component", ["scheduler", "triggerer"])
 def test_a_wait_fails_at_once_when_a_component_exits(stand_ins: AirflowStandalone, component: str):
     twins = [
         pid for pid in session_members(stand_ins.process.sid) if runs_airflow_command(command_line(pid), component)
     ]
-    os.kill(the_component(stand_ins, component), signal.SIGKILL)
+    [pid] = stand_ins.components()[component]
+    os.kill(pid, signal.SIGKILL)
     started = time.monotonic()
     with watching(stand_ins), pytest.raises(ComponentDied, match=rf"^airflow {component} exited; the end of "):
         wait_for(lambda: False, 60, 0.2, f"something the {component} would do")

@@ -118,9 +118,9 @@ def session_members(sid: int) -> list[int]:
     return members
 
 
-def children_in_session(sid: int, parent: int) -> list[int]:
-    """Pids of live processes in session ``sid`` whose parent is ``parent``."""
-    return [pid for pid in session_members(sid) if (fields := _stat_fields(pid)) and int(fields[1]) == parent]
+def leader_children(sid: int) -> list[int]:
+    """Pids of live processes that session ``sid``'s leader started itself (not their children)."""
+    return [pid for pid in session_members(sid) if (fields := _stat_fields(pid)) and int(fields[1]) == sid]
 
 
 def command_line(pid: int) -> list[str]:
@@ -297,14 +297,17 @@ class AirflowStandalone:
 
         return wait_for(healthy, timeout_s, what=f"airflow standalone health at {self.base_url}")
 
+    def components(self) -> dict[str, list[int]]:
+        """The pids running each of ``COMPONENTS`` among standalone's own children: a child a
+        component forked with the same command line (the triggerer does) is not one."""
+        children = {pid: command_line(pid) for pid in leader_children(self.process.sid)} if self.process else {}
+        return {c: [pid for pid, argv in children.items() if runs_airflow_command(argv, c)] for c in self.COMPONENTS}
+
     def assert_running(self) -> None:
-        """ComponentDied, with the end of the log, when standalone or one of its components exited.
-        A component is a child of standalone itself: a child a component forked with the same
-        command line (the triggerer does) does not stand in for it once it is gone."""
+        """ComponentDied, with the end of the log, when standalone or one of its components exited."""
         if self.process is None:
             return
-        children = [command_line(pid) for pid in children_in_session(self.process.sid, self.process.sid)]
-        gone = [c for c in self.COMPONENTS if not any(runs_airflow_command(argv, c) for argv in children)]
+        gone = [component for component, pids in self.components().items() if not pids]
         if not self.process.alive() or gone:
             what = ", ".join(f"airflow {c}" for c in gone) or "airflow standalone"
             raise ComponentDied(f"{what} exited; the end of {self.process.log_path}:\n{self.process.log_tail()}")
